@@ -1,0 +1,1 @@
+"""Reusable ai-platform ComponentResources. Nothing here reads stack config."""

@@ -1,0 +1,1 @@
+"""Platform add-ons, one module each; every pinned version lives in `versions.py`."""

@@ -1,0 +1,5 @@
+"""Kubernetes object rules (per resource)."""
+
+from __future__ import annotations
+
+POLICIES: tuple = ()

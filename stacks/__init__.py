@@ -1,0 +1,1 @@
+"""Stack composition and the tools that run a stack (offline plan, CLI)."""

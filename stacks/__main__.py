@@ -1,0 +1,47 @@
+"""CLI: `python -m stacks plan [STACK] [--config FILE] [--json FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stacks", description="ai-platform stack tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    plan = sub.add_parser(
+        "plan",
+        help="check a stack offline: run the program under mocks, run the policy pack, validate every object",
+        description="Exit 0 clean, 1 on a mandatory policy violation or invalid object, 2 on invalid config.",
+    )
+    plan.add_argument("stack", nargs="?", help="stack name; reads Pulumi.<stack>.yaml (default: dev)")
+    plan.add_argument("--config", metavar="FILE", help="plan this stack file instead of Pulumi.<stack>.yaml")
+    plan.add_argument("--json", metavar="FILE", help="write the machine-readable report here")
+    plan.add_argument("--quiet", action="store_true", help="print only the summary when the plan passes")
+    policies = sub.add_parser("policies", help="list every policy of the pack (Markdown table, or --json)")
+    policies.add_argument("--json", action="store_true", help="a JSON array of {name, description, severity, enforcementLevel, framework}")
+    sub.add_parser("config-reference", help="print the stack config reference (Markdown) generated from the schema")
+    args = parser.parse_args(argv)
+
+    if args.command == "policies":
+        import json
+
+        from .reference import policy_markdown, policy_rows
+
+        print(json.dumps(policy_rows(), indent=2) if args.json else policy_markdown())
+        return 0
+    if args.command == "config-reference":
+        from .reference import markdown
+
+        print(markdown())
+        return 0
+
+    if args.command == "plan":
+        from .plan import main as plan_main
+
+        return plan_main(args.stack, args.config, args.json, args.quiet)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,457 @@
+"""`python -m stacks plan`: the offline engine.
+
+Runs the real program (`__main__.py`, the same file `pulumi up` runs) under Pulumi's
+mock runtime with config read from a stack file exactly as the Pulumi CLI would pass
+it, then runs every CrossGuard policy of `policies/` on what was registered and
+validates every Kubernetes object and Helm values tree. A check, not a deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import traceback
+from dataclasses import dataclass, field
+from inspect import isawaitable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyProviderResource,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from policies.rules import ALL_POLICIES
+
+from . import validate
+from .config import NAMESPACE, StackConfigError
+from .engine import Registration, Run, is_secret, plain, run_program
+from .platform import SOURCE_ENV
+
+REPO = validate.REPO
+PROGRAM = REPO / "__main__.py"
+PROJECT = "ai-platform"
+SECRET_PLACEHOLDER = "[secret]"
+NOTE = "Offline check under Pulumi's mock runtime with simulated cloud responses; nothing was deployed."
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+class PlanInputError(Exception):
+    """The stack file itself is unusable (missing, not YAML, wrong shape)."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class Violation:
+    policy: str
+    urn: str
+    level: str
+    message: str
+
+
+@dataclass
+class PlanResult:
+    stack: str
+    source: str
+    run: Run | None = None
+    config_errors: list[str] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    findings: list[validate.Finding] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [v for v in self.violations if v.level == "mandatory"]
+
+    @property
+    def exit_code(self) -> int:
+        if self.config_errors:
+            return EXIT_CONFIG
+        if self.mandatory or self.findings:
+            return EXIT_FAILED
+        return EXIT_OK
+
+
+# -- reading a stack file the way the Pulumi CLI does ------------------------------------
+
+
+def stack_file(stack: str) -> Path:
+    return REPO / f"Pulumi.{stack}.yaml"
+
+
+def stack_name_for(path: Path) -> str:
+    name = path.name
+    if name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")):
+        return name[len("Pulumi."):].rsplit(".", 1)[0]
+    return path.stem
+
+
+def _secure_placeholders(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_PLACEHOLDER, True
+        items = {k: _secure_placeholders(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in items.items()}, any(s for _, s in items.values())
+    if isinstance(value, list):
+        items = [_secure_placeholders(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
+    """The config map and secret keys the CLI would hand the program."""
+    label = path.name
+    if not path.is_file():
+        raise PlanInputError([f"{label}: no such stack file ({path})"])
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise PlanInputError([f"{label}: not valid YAML at {where}: {exc.problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise PlanInputError([f"{label}: not valid YAML: {exc}"]) from None
+    doc = doc or {}
+    if not isinstance(doc, dict):
+        raise PlanInputError([f"{label}: must be a mapping with a `config:` key"])
+    raw = doc.get("config") or {}
+    if not isinstance(raw, dict):
+        raise PlanInputError([f"{label}: config: must be a mapping of `namespace:key: value`"])
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        key = str(key)
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        value, secret = _secure_placeholders(value)
+        if secret:
+            secret_keys.append(full)
+        if isinstance(value, (dict, list)):
+            config[full] = json.dumps(value)
+        elif isinstance(value, bool):
+            config[full] = "true" if value else "false"
+        else:
+            config[full] = "" if value is None else str(value)
+    return config, secret_keys
+
+
+# -- policies ----------------------------------------------------------------------------
+
+
+def _options(r: Registration) -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=r.protect,
+        ignore_changes=list(r.ignore_changes),
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+        parent=r.parent or None,
+    )
+
+
+def _await(result: Any) -> None:
+    if isawaitable(result):
+        asyncio.run(result if inspect.iscoroutine(result) else _wrap(result))
+
+
+async def _wrap(awaitable) -> None:
+    await awaitable
+
+
+def run_policies(run: Run, policies=ALL_POLICIES) -> list[Violation]:
+    """Every policy on every registration, as the engine would hand them to the pack:
+    resource policies see inputs, stack policies see outputs (camelCase wire names)."""
+    resources = [r for r in run.registrations if r.type != "pulumi:pulumi:Stack"]
+    providers = {
+        r.urn: PolicyProviderResource(r.type, plain(r.inputs), r.urn, r.name)
+        for r in resources
+        if r.type.startswith("pulumi:providers:")
+    }
+    violations: list[Violation] = []
+
+    def reporter(policy, default_urn: str):
+        level = (policy.enforcement_level.value if policy.enforcement_level else "advisory")
+
+        def report(message: str, urn: str | None = None) -> None:
+            violations.append(Violation(policy.name, urn or default_urn, level, message))
+
+        return report
+
+    for policy in policies:
+        if policy.enforcement_level is not None and policy.enforcement_level.value == "disabled":
+            continue
+        if isinstance(policy, ResourceValidationPolicy):
+            for r in resources:
+                args = ResourceValidationArgs(
+                    r.type, plain(r.inputs), r.urn, r.name, _options(r), providers.get(r.provider_urn)
+                )
+                _await(policy.validate(args, reporter(policy, r.urn)))
+        elif isinstance(policy, StackValidationPolicy):
+            stack_resources = [
+                PolicyResource(
+                    r.type, plain(r.outputs or r.inputs), r.urn, r.name, _options(r),
+                    providers.get(r.provider_urn), None, [], {},
+                )
+                for r in resources
+            ]
+            _await(policy.validate(StackValidationArgs(stack_resources), reporter(policy, "")))
+    return violations
+
+
+# -- schema validation -------------------------------------------------------------------
+
+
+def _kubernetes_version(run: Run, r: Registration) -> str | None:
+    provider = run.get(r.provider_urn)
+    if provider is None:
+        return None
+    return (run.component_outputs.get(provider.parent) or {}).get("kubernetesVersion")
+
+
+def run_validation(run: Run, result: PlanResult) -> None:
+    upstream = validate.upstream_dir()
+    objects = releases = 0
+    for r in run.resources:
+        if not r.custom:
+            continue
+        inputs = plain(r.inputs)
+        if validate.is_kubernetes_object(r.type):
+            version = _kubernetes_version(run, r)
+            if version is None:
+                result.findings.append(validate.Finding(r.urn, "kubernetes", "cannot tell which cluster/version it targets"))
+                continue
+            objects += 1
+            problem = validate.kubernetes_object(inputs, version)
+            if problem:
+                result.findings.append(validate.Finding(r.urn, "kubernetes", problem))
+        elif r.type == validate.HELM_RELEASE:
+            if upstream is None:
+                continue
+            chart, version = inputs.get("chart"), inputs.get("version")
+            defaults = validate.chart_defaults(upstream, f"{chart}-{version}.values.yaml")
+            if defaults is None:
+                result.findings.append(
+                    validate.Finding(r.urn, "helm-values", f"no upstream default values for {chart} {version}")
+                )
+                continue
+            releases += 1
+            freeform = validate.FREEFORM_VALUES.get(str(chart), set())
+            for key in validate.unknown_value_keys(inputs.get("values") or {}, defaults, freeform):
+                result.findings.append(
+                    validate.Finding(r.urn, "helm-values", f"values key {key!r} does not exist in {chart} {version}")
+                )
+    result.checked = {"kubernetesObjects": objects, "helmReleases": releases}
+    if upstream is None:
+        result.skipped.append(
+            f"Helm values not checked: upstream chart data not found (set ${validate.UPSTREAM_ENV})"
+        )
+
+
+# -- the plan ----------------------------------------------------------------------------
+
+
+def plan(stack: str | None = None, config_file: Path | None = None) -> PlanResult:
+    path = Path(config_file) if config_file else stack_file(stack or "dev")
+    stack = stack or stack_name_for(path)
+    result = PlanResult(stack=stack, source=path.name)
+    try:
+        config, secret_keys = read_stack_file(path)
+    except PlanInputError as exc:
+        result.config_errors = exc.lines
+        return result
+    previous = os.environ.get(SOURCE_ENV)
+    os.environ[SOURCE_ENV] = path.name
+    try:
+        run = run_program(str(PROGRAM), stack=stack, project=PROJECT, config=config, secret_keys=secret_keys)
+    finally:
+        if previous is None:
+            os.environ.pop(SOURCE_ENV, None)
+        else:
+            os.environ[SOURCE_ENV] = previous
+    result.run = run
+    if isinstance(run.error, StackConfigError):
+        result.config_errors = run.error.lines
+        return result
+    if run.error is not None:
+        raise run.error
+    result.violations = run_policies(run)
+    run_validation(run, result)
+    return result
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+def _redact_outputs(outputs: dict) -> dict:
+    return {k: ({"secret": True} if is_secret(v) else plain(v)) for k, v in outputs.items()}
+
+
+def report(result: PlanResult) -> dict:
+    run = result.run
+    resources = sorted(run.resources if run else [], key=lambda r: r.urn)
+    return {
+        "stack": result.stack,
+        "source": result.source,
+        "note": NOTE,
+        "configErrors": result.config_errors,
+        "resources": [
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent,
+                "provider": r.provider_urn,
+                "inputs": plain(r.inputs, secret=SECRET_PLACEHOLDER),
+                "dependencies": sorted(r.dependencies),
+                "protect": r.protect,
+                "ignoreChanges": list(r.ignore_changes),
+            }
+            for r in resources
+        ],
+        "outputs": _redact_outputs(run.outputs) if run and not result.config_errors else {},
+        "violations": [vars(v) for v in result.violations],
+        "validation": [vars(f) for f in result.findings],
+        "summary": {
+            "resources": len(resources),
+            "protected": sum(1 for r in resources if r.protect),
+            "policies": len(ALL_POLICIES),
+            "mandatoryViolations": len(result.mandatory),
+            "advisoryViolations": len(result.violations) - len(result.mandatory),
+            "kubernetesObjectsChecked": result.checked.get("kubernetesObjects", 0),
+            "helmReleasesChecked": result.checked.get("helmReleases", 0),
+            "invalidObjects": len(result.findings),
+            "skipped": result.skipped,
+            "exitCode": result.exit_code,
+        },
+    }
+
+
+def render_tree(run: Run) -> list[str]:
+    children: dict[str, list[Registration]] = {}
+    for r in run.registrations:
+        children.setdefault(r.parent, []).append(r)
+    roots = children.get("", [])
+    width = max((len(r.type) for r in run.registrations), default=10) + 8
+    lines = [f"     {'Type':<{width}}Name"]
+
+    def walk(r: Registration, prefix: str, last: bool, depth: int) -> None:
+        branch = "" if depth == 0 else prefix + ("└─ " if last else "├─ ")
+        label = f"{branch}{r.type}"
+        flags = " [protected]" if r.protect else ""
+        lines.append(f" +   {label:<{width}}{r.name}{flags}")
+        kids = sorted(children.get(r.urn, []), key=lambda c: (c.custom, c.name))
+        for i, kid in enumerate(kids):
+            walk(kid, prefix + ("   " if last or depth == 0 else "│  ") if depth else "", i == len(kids) - 1, depth + 1)
+
+    for root in roots:
+        walk(root, "", True, 0)
+    return lines
+
+
+def _highlights(run: Run) -> list[str]:
+    """What a platform engineer looks for first: the clusters, their GPU pools and taints,
+    the autoscaler and each tenant's namespace kit."""
+    out = []
+    for comp in (r for r in run.registrations if r.type.startswith("ai-platform:clusters:")):
+        kids = [r for r in run.resources if r.parent == comp.urn]
+        outputs = run.component_outputs.get(comp.urn, {})
+        out.append(f"cluster {comp.name} ({outputs.get('cloud', '?')}, Kubernetes {outputs.get('kubernetesVersion', '?')})")
+        for r in kids:
+            p = plain(r.inputs)
+            if r.type == "aws:eks/cluster:Cluster":
+                vpc = p.get("vpcConfig", {})
+                public = vpc.get("endpointPublicAccess")
+                out.append(
+                    f"  EKS {p.get('name')}: endpoint {'public ' + str(vpc.get('publicAccessCidrs')) if public else 'private'}; "
+                    f"secrets encrypted with KMS; logs {','.join(p.get('enabledClusterLogTypes', []))}; "
+                    f"auth {p.get('accessConfig', {}).get('authenticationMode')}"
+                )
+            if r.type == "aws:eks/nodeGroup:NodeGroup":
+                s = p.get("scalingConfig", {})
+                taints = ", ".join(f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in p.get("taints", [])) or "none"
+                out.append(
+                    f"  node group {r.name}: {','.join(p.get('instanceTypes', []))} {p.get('capacityType')} "
+                    f"{p.get('amiType')} min {s.get('minSize')} max {s.get('maxSize')} taints {taints}"
+                )
+    for rel in run.by_type(validate.HELM_RELEASE):
+        p = plain(rel.inputs)
+        tag = (p.get("values") or {}).get("image", {}).get("tag")
+        out.append(f"helm {p.get('name')} {p.get('chart')} {p.get('version')} in {p.get('namespace')}"
+                   + (f" (image {tag})" if tag else ""))
+    for tenant in (r for r in run.registrations if r.type == "ai-platform:tenancy:Tenant"):
+        kids = [r for r in run.resources if r.parent == tenant.urn]
+        quota = next((plain(k.inputs) for k in kids if k.type.endswith(":ResourceQuota")), {})
+        hard = quota.get("spec", {}).get("hard", {})
+        kinds: dict[str, int] = {}
+        for k in kids:
+            kinds[k.type.rsplit(":", 1)[-1]] = kinds.get(k.type.rsplit(":", 1)[-1], 0) + 1
+        out.append(
+            f"tenant {tenant.name}: gpu quota {hard.get('requests.nvidia.com/gpu')}, cpu {hard.get('requests.cpu')}, "
+            f"memory {hard.get('requests.memory')}; " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        )
+    return out
+
+
+def render(result: PlanResult) -> str:
+    lines = [f"Planning stack {result.stack!r} from {result.source} (offline)"]
+    if result.config_errors:
+        lines += result.config_errors
+        lines.append(f"error: invalid stack config ({len(result.config_errors)} problem(s)); nothing was planned.")
+        return "\n".join(lines)
+    run = result.run
+    assert run is not None
+    lines += ["", *render_tree(run), "", "Highlights:", *("  " + h for h in _highlights(run)), ""]
+    if result.violations:
+        lines.append("Policy violations:")
+        for v in sorted(result.violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn)):
+            lines.append(f"  [{v.level}] {v.policy}: {v.message}\n      {v.urn}")
+    if result.findings:
+        lines.append("Invalid objects:")
+        for f in result.findings:
+            lines.append(f"  [{f.kind}] {f.urn}\n      {f.reason}")
+    rep = report(result)["summary"]
+    secret = [k for k, v in run.outputs.items() if is_secret(v)]
+    lines += [
+        f"Resources: {rep['resources']} to create ({rep['protected']} protected)",
+        f"Policies:  {rep['policies']} evaluated, {rep['mandatoryViolations']} mandatory and "
+        f"{rep['advisoryViolations']} advisory violations",
+        f"Schemas:   {rep['kubernetesObjectsChecked']} Kubernetes objects (strict), "
+        f"{rep['helmReleasesChecked']} Helm values trees checked; {rep['invalidObjects']} invalid",
+        *[f"Skipped:   {s}" for s in result.skipped],
+        "Outputs:   " + ", ".join(f"{k} [secret]" if k in secret else k for k in sorted(run.outputs)),
+        NOTE,
+        "Result: " + ("PASS" if result.exit_code == EXIT_OK else "FAIL"),
+    ]
+    return "\n".join(lines)
+
+
+def main(stack: str | None, config_file: str | None, json_file: str | None, quiet: bool = False) -> int:
+    try:
+        result = plan(stack, Path(config_file) if config_file else None)
+    except Exception:  # noqa: BLE001 - a program bug, not a user mistake: show it whole
+        traceback.print_exc()
+        return EXIT_FAILED
+    text = render(result)
+    if quiet and result.exit_code == EXIT_OK:
+        text = "\n".join(text.splitlines()[-8:])
+    print(text)
+    if json_file:
+        Path(json_file).write_text(json.dumps(report(result), indent=2, sort_keys=False) + "\n")
+    return result.exit_code
+
+
+__all__ = ["NAMESPACE", "main", "plan", "report", "read_stack_file", "run_policies"]

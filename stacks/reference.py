@@ -1,0 +1,79 @@
+"""Generates the README's config reference from the schema itself, so it cannot drift."""
+
+from __future__ import annotations
+
+import re
+import typing
+
+from pydantic import BaseModel
+
+from .config import NAMESPACE, StackConfig, _unwrap
+
+_DEFAULT = re.compile(r"\s*@default\s+(.*)$")
+
+
+def _type_name(annotation) -> str:
+    text = repr(annotation).replace("typing.", "")
+    text = re.sub(r"<class '([\w.]+\.)?(\w+)'>", r"\2", text)
+    text = re.sub(r"Annotated\[(\w+), .*?\]", r"\1", text)
+    text = re.sub(r"(\w+\.)+(\w+)", r"\2", text)
+    text = text.replace("tuple[", "list[").replace(", ...]", "]")
+    text = re.sub(r"Optional\[(.*)\]$", r"\1", text).replace(" | None", "")
+    text = re.sub(r"Literal\[(.*?)\]", lambda m: " / ".join(v.strip() for v in m.group(1).split(",")), text)
+    return text
+
+
+def rows(model: type[BaseModel] = StackConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    out = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        doc = (field.description or "").strip()
+        default = ""
+        m = _DEFAULT.search(doc)
+        if m:
+            default, doc = m.group(1).strip(), doc[: m.start()].strip()
+        elif field.is_required():
+            default = "required"
+        inner = _unwrap(field.annotation)
+        is_list = typing.get_origin(field.annotation) in (tuple, list)
+        out.append((key, _type_name(field.annotation), default, doc))
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            out += rows(inner, f"{key}[]." if is_list else f"{key}.")
+    return out
+
+
+def markdown() -> str:
+    lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for key, type_, default, doc in rows():
+        top, _, rest = key.partition(".")
+        full = f"{NAMESPACE}:{top}" + (f".{rest}" if rest else "")
+        cells = [f"`{full}`", type_, default, doc]
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def policy_rows() -> list[dict]:
+    from policies.rules import ALL_POLICIES
+
+    out = []
+    for p in ALL_POLICIES:
+        fw = p.framework
+        out.append(
+            {
+                "name": p.name,
+                "description": p.description,
+                "severity": p.severity.value if p.severity else "",
+                "enforcementLevel": p.enforcement_level.value if p.enforcement_level else "advisory",
+                "framework": f"{fw.name} {fw.reference}" if fw else "",
+            }
+        )
+    return out
+
+
+def policy_markdown() -> str:
+    lines = ["| policy | severity | level | framework | what it checks |", "| --- | --- | --- | --- | --- |"]
+    for r in policy_rows():
+        lines.append(
+            f"| `{r['name']}` | {r['severity']} | {r['enforcementLevel']} | {r['framework']} | {r['description']} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""Shared fixtures: planned stacks (run once per session), a component runner under
+mocks, and the upstream reference data location."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from stacks import plan as plan_mod
+from stacks.engine import Registration, Run, plain, run_program
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def dev_plan() -> plan_mod.PlanResult:
+    return plan_mod.plan("dev")
+
+
+@pytest.fixture(scope="session")
+def prod_plan() -> plan_mod.PlanResult:
+    return plan_mod.plan("prod")
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Path:
+    value = os.environ.get("AI_PLATFORM_UPSTREAM")
+    if not value or not Path(value).is_dir():
+        pytest.skip("AI_PLATFORM_UPSTREAM is not set to the pinned upstream data (.ci/run sets it)")
+    return Path(value)
+
+
+def run_component(build, stack: str = "test") -> Run:
+    """Run `build()` under the plan's mocks; fail the test on any program error."""
+    run = run_program(build, stack=stack)
+    if run.error is not None:
+        raise run.error
+    return run
+
+
+def inputs(r: Registration) -> dict:
+    return plain(r.inputs)
+
+
+def of_type(run: Run, type_: str) -> list[Registration]:
+    return run.by_type(type_)

@@ -1,0 +1,65 @@
+"""The project skeleton: Pulumi.yaml schema, pinned dependencies and chart versions."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import jsonschema
+import yaml
+
+from components.addons import versions
+
+from .conftest import REPO
+
+
+def test_pulumi_yaml_is_valid_against_the_project_schema(upstream):
+    schema = json.loads((upstream / "pulumi" / "project.schema.json").read_text())
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    jsonschema.validate(project, schema)
+    assert project["name"] == "ai-platform"
+    assert project["runtime"]["name"] == "python" and project["runtime"]["options"]["virtualenv"]
+
+
+def test_every_requirement_is_pinned():
+    for path in (REPO / "requirements.txt", REPO / "policies" / "requirements.txt"):
+        for line in path.read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if line:
+                assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[A-Za-z0-9_.\-+]+", line), f"{path.name}: {line!r} is not pinned"
+
+
+def test_every_chart_has_its_upstream_values_at_the_pinned_version(upstream):
+    for chart in versions.CHARTS:
+        assert (upstream / "charts" / chart.values_file).is_file(), chart
+
+
+def test_autoscaler_image_tag_matches_each_kubernetes_minor():
+    for minor, tag in versions.CLUSTER_AUTOSCALER_TAGS.items():
+        assert tag.startswith(f"v{minor}."), (minor, tag)
+
+
+def test_stack_files_use_only_the_project_namespace_and_providers():
+    for f in REPO.glob("Pulumi.*.yaml"):
+        keys = yaml.safe_load(f.read_text())["config"]
+        assert all(k.split(":")[0] in {"ai-platform", "aws"} for k in keys), f.name
+
+
+def _section(text: str, name: str) -> str:
+    return text.split(f"<!-- {name}:start -->\n", 1)[1].split(f"\n<!-- {name}:end -->", 1)[0]
+
+
+def test_readme_config_reference_and_policy_table_are_generated_from_code():
+    from stacks.reference import markdown, policy_markdown
+
+    readme = (REPO / "README.md").read_text()
+    assert _section(readme, "config-reference") == markdown(), "run: python -m stacks config-reference"
+    assert _section(readme, "policies") == policy_markdown(), "run: python -m stacks policies"
+
+
+def test_readme_keeps_the_two_setup_commands_and_ci_runs_the_test_one():
+    readme = (REPO / "README.md").read_text()
+    first_block = readme.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
+    assert commands == ["make plan", "make test"]
+    assert "make test" in (REPO / ".ci" / "run").read_text()

@@ -1,0 +1,108 @@
+"""Tenant: quotas (GPU included), limits, default-deny networking, RBAC and Pod Security."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+
+from components.tenancy import Tenant, TenantSpec
+
+from .conftest import inputs, run_component
+
+
+def build(spec: TenantSpec):
+    def program():
+        provider = k8s.Provider("cluster-k8s", kubeconfig="{}")
+        Tenant(f"primary-{spec.name}", spec, "1.33", opts=pulumi.ResourceOptions(provider=provider))
+
+    return run_component(program)
+
+
+@pytest.fixture(scope="module")
+def research():
+    return build(TenantSpec(name="research", gpus=16, cpu="128", memory="512Gi", admin_groups=("research-admins",)))
+
+
+def test_quota_limits_gpu_requests_and_load_balancers(research):
+    hard = inputs(research.one("kubernetes:core/v1:ResourceQuota", "primary-research-quota"))["spec"]["hard"]
+    assert hard["requests.nvidia.com/gpu"] == "16"
+    assert hard["requests.cpu"] == "128"
+    assert hard["requests.memory"] == hard["limits.memory"] == "512Gi"
+    assert hard["services.loadbalancers"] == "0"
+    assert hard["services.nodeports"] == "0"
+    assert {"pods", "persistentvolumeclaims", "requests.storage"} <= set(hard)
+
+
+def test_zero_gpu_tenant_still_has_a_gpu_quota():
+    run = build(TenantSpec(name="cpu-only", gpus=0))
+    hard = inputs(run.one("kubernetes:core/v1:ResourceQuota", "primary-cpu-only-quota"))["spec"]["hard"]
+    assert hard["requests.nvidia.com/gpu"] == "0"
+
+
+def test_namespace_enforces_restricted_pod_security(research):
+    labels = inputs(research.one("kubernetes:core/v1:Namespace", "primary-research-namespace"))["metadata"]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.33"
+    assert labels["ai-platform.io/tenant"] == "research"
+
+
+def test_network_policy_denies_all_traffic_by_default(research):
+    deny = inputs(research.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "primary-research-default-deny"))
+    assert deny["spec"]["podSelector"] == {}
+    assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
+
+
+def test_only_dns_and_same_namespace_traffic_are_allowed(research):
+    policies = {r.name: inputs(r)["spec"] for r in research.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    assert set(policies) == {"primary-research-default-deny", "primary-research-allow-dns", "primary-research-allow-same-namespace"}
+    dns = policies["primary-research-allow-dns"]["egress"][0]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert dns["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kube-system"}
+    same = policies["primary-research-allow-same-namespace"]
+    # Peers with only a podSelector stay inside the policy's own namespace.
+    assert same["ingress"] == [{"from": [{"podSelector": {}}]}]
+    assert same["egress"] == [{"to": [{"podSelector": {}}]}]
+
+
+def test_limit_range_gives_containers_defaults(research):
+    limits = inputs(research.one("kubernetes:core/v1:LimitRange", "primary-research-limits"))["spec"]["limits"][0]
+    assert limits["type"] == "Container"
+    assert limits["defaultRequest"] == {"cpu": "100m", "memory": "256Mi"}
+    assert limits["default"] == {"cpu": "1", "memory": "1Gi"}
+
+
+def test_groups_bind_to_builtin_roles_only_in_their_namespace(research):
+    (binding,) = research.by_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    b = inputs(binding)
+    assert b["metadata"]["namespace"] == "research"
+    assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"}
+    assert b["subjects"] == [{"kind": "Group", "name": "research-admins", "apiGroup": "rbac.authorization.k8s.io"}]
+
+
+def test_viewers_get_view():
+    run = build(TenantSpec(name="a", gpus=1, viewer_groups=("auditors",)))
+    (binding,) = run.by_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    assert inputs(binding)["roleRef"]["name"] == "view"
+
+
+def test_object_names_come_only_from_the_tenant(research):
+    names = {(inputs(r)["metadata"].get("namespace"), inputs(r)["metadata"]["name"]) for r in research.resources if r.custom and not r.type.startswith("pulumi:providers:")}
+    assert names == {
+        (None, "research"),
+        ("research", "tenant-quota"),
+        ("research", "tenant-limits"),
+        ("research", "default-deny"),
+        ("research", "allow-dns"),
+        ("research", "allow-same-namespace"),
+        ("research", "tenant-admins"),
+    }
+
+
+def test_everything_in_the_namespace_waits_for_it(research):
+    ns = research.one("kubernetes:core/v1:Namespace", "primary-research-namespace")
+    for r in research.resources:
+        if r.custom and r is not ns and not r.type.startswith("pulumi:providers:"):
+            assert ns.urn in r.dependencies, r.name
