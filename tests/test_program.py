@@ -1,0 +1,40 @@
+"""The Pulumi program as `pulumi up` runs it: config arrives through PULUMI_CONFIG, and a
+bad stack file stops the program with a RunError (printed by Pulumi without a traceback)
+before anything is registered."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+
+from stacks.config import StackConfigError
+from stacks.engine import run_program
+
+from .conftest import REPO
+
+GOOD = {
+    "ai-platform:environment": "dev",
+    "ai-platform:clusters": json.dumps([{"name": "primary", "cloud": "aws", "region": "us-east-2"}]),
+    "ai-platform:tenants": json.dumps([{"name": "team-a", "gpus": 1}]),
+}
+
+
+def test_program_reads_config_the_way_the_pulumi_engine_passes_it(monkeypatch):
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(GOOD))
+    monkeypatch.delenv("AI_PLATFORM_CONFIG_SOURCE", raising=False)
+    run = run_program(str(REPO / "__main__.py"), stack="staging", config={})
+    assert run.error is None, run.error
+    (eks,) = run.by_type("aws:eks/cluster:Cluster")
+    assert eks.inputs["name"] == "ai-platform-staging-primary"
+    assert [n.inputs["metadata"]["name"] for n in run.by_type("kubernetes:core/v1:Namespace")] == ["team-a"]
+
+
+def test_bad_config_stops_pulumi_up_with_a_run_error_naming_the_stack_file(monkeypatch):
+    monkeypatch.delenv("AI_PLATFORM_CONFIG_SOURCE", raising=False)
+    bad = {**GOOD, "ai-platform:tenant": "[]"}
+    run = run_program(str(REPO / "__main__.py"), stack="staging", config=bad)
+    assert isinstance(run.error, StackConfigError) and isinstance(run.error, pulumi.RunError)
+    assert "Pulumi.staging.yaml: ai-platform:tenant: unknown key; did you mean 'tenants'?" in str(run.error)
+    assert "nothing was deployed" in str(run.error)
+    assert run.resources == []
