@@ -14,17 +14,9 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import pulumi
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError
 
-from components.addons.versions import SUPPORTED_KUBERNETES_VERSIONS
-from components.clusters.base import (
-    EndpointSpec,
-    GpuPoolError,
-    GpuPoolSpec,
-    NetworkSpec,
-    NodePoolSpec,
-    resolve_gpu_pool,
-)
+from components.clusters.base import ClusterSpec, GpuPoolError, GpuPoolSpec, NetworkSpec, resolve_gpu_pool
 from components.clusters.eks import GPU_TAINT_VALUE as EKS_GPU_TAINT_VALUE
 from components.clusters.eks import AccessEntrySpec
 from components.spec import DnsLabel, Spec
@@ -37,44 +29,23 @@ IMPLEMENTED_CLOUDS = ("aws",)
 _GPU_TAINT_VALUES = {"aws": EKS_GPU_TAINT_VALUE}
 
 
-class ClusterConfig(Spec):
-    """One cluster. Cloud-specific keys are rejected on the other clouds."""
+class ClusterConfig(ClusterSpec):
+    """One cluster: the shared cluster settings plus where and how it runs."""
 
     name: DnsLabel
     """Cluster name in this stack; prefixes every resource of the cluster."""
     cloud: Cloud
-    """aws | gcp | azure | existing."""
+    """Where it runs: aws, gcp, azure or existing."""
     role: Literal["primary", "burst"] = "primary"
     """primary runs the platform; burst takes overflow batch work. @default primary"""
     region: str | None = None
     """Cloud region. Required for aws."""
-    kubernetes_version: str = "1.33"
-    """Kubernetes minor version, as a quoted string. @default "1.33\""""
-    endpoint: EndpointSpec = EndpointSpec()
-    """API server exposure. @default private"""
-    network: NetworkSpec = NetworkSpec()
-    """VPC layout. @default 10.0.0.0/16; 3 zones and per-zone NAT in prod, else 2 and single"""
-    system_pool: NodePoolSpec = NodePoolSpec(machine_type="m6i.large")
-    """Nodes for platform add-ons. @default m6i.large, 2 to 4 nodes"""
-    gpu_pools: tuple[GpuPoolSpec, ...] = ()
-    """GPU node pools. @default none"""
     access_entries: tuple[AccessEntrySpec, ...] = ()
     """aws: IAM principals with cluster access. @default none"""
     log_retention_days: int = Field(default=90, ge=1, le=3653)
     """Control-plane log retention. @default 90"""
     protect: bool | None = None
     """Protect the cluster and its key from deletion. @default true in prod"""
-    tags: dict[str, str] = {}
-    """Extra cloud tags/labels on every resource. @default {}"""
-
-    @field_validator("kubernetes_version", mode="before")
-    @classmethod
-    def _version(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            raise ValueError(f"must be a quoted string such as \"1.33\" (got {value!r})")
-        if value not in SUPPORTED_KUBERNETES_VERSIONS:
-            raise ValueError(f"{value!r} is not supported; use one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}")
-        return value
 
 
 class ClusterAutoscalerAddon(Spec):

@@ -25,7 +25,10 @@ def _type_name(annotation) -> str:
 
 def rows(model: type[BaseModel] = StackConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
     out = []
-    for name, field in model.model_fields.items():
+    # A model's own keys first (in declaration order), then the ones it inherits.
+    own = [n for n in model.__dict__.get("__annotations__", {}) if n in model.model_fields]
+    for name in own + [n for n in model.model_fields if n not in own]:
+        field = model.model_fields[name]
         key = f"{prefix}{field.alias or name}"
         doc = (field.description or "").strip()
         default = ""

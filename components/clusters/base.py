@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
+from ..addons.versions import SUPPORTED_KUBERNETES_VERSIONS
 from ..spec import DnsLabel, Spec
 from . import catalog
 
@@ -182,6 +183,32 @@ class NetworkSpec(Spec):
             raise ValueError(f"{value!r} is not a CIDR block ({exc})") from None
         if net.version != 4 or not 16 <= net.prefixlen <= 20:
             raise ValueError(f"{value!r} must be an IPv4 block between /16 and /20")
+        return value
+
+
+class ClusterSpec(Spec):
+    """Cluster settings every cloud shares; each cluster component's args extend it."""
+
+    kubernetes_version: str = "1.33"
+    """Kubernetes minor version, as a quoted string. @default "1.33\""""
+    endpoint: EndpointSpec = EndpointSpec()
+    """API server exposure. @default private"""
+    network: NetworkSpec = NetworkSpec()
+    """VPC layout. @default 10.0.0.0/16; 3 zones and per-zone NAT in prod, else 2 and single"""
+    system_pool: NodePoolSpec | None = None
+    """Nodes for platform add-ons. @default aws: m6i.large, 2 to 4 nodes"""
+    gpu_pools: tuple[GpuPoolSpec, ...] = ()
+    """GPU node pools. @default none"""
+    tags: dict[str, str] = {}
+    """Extra cloud tags/labels on every resource. @default {}"""
+
+    @field_validator("kubernetes_version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError(f"must be a quoted string such as \"1.33\" (got {value!r})")
+        if value not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise ValueError(f"{value!r} is not supported; use one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}")
         return value
 
 

@@ -17,10 +17,8 @@ from .base import (
     LABEL_POOL,
     SYSTEM_POOL_NAME,
     AutoscalerBinding,
-    EndpointSpec,
+    ClusterSpec,
     GpuPool,
-    GpuPoolSpec,
-    NetworkSpec,
     NodePoolSpec,
     resolve_gpu_pool,
 )
@@ -31,6 +29,7 @@ NVIDIA_AMI_TYPE = "AL2023_x86_64_NVIDIA"
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
 # EKS managed node groups use "true" as the GPU taint value.
 GPU_TAINT_VALUE = "true"
+DEFAULT_SYSTEM_POOL = NodePoolSpec(machine_type="m6i.large")
 AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 AUTOSCALER_NAMESPACE = "kube-system"
 _ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:(role|user|assumed-role)/.+$")
@@ -55,31 +54,19 @@ class AccessEntrySpec(Spec):
         return value
 
 
-class EksClusterArgs(Spec):
-    """Inputs of `EksCluster`."""
+class EksClusterArgs(ClusterSpec):
+    """Inputs of `EksCluster` (plus the shared `ClusterSpec` settings)."""
 
     cluster_name: str = Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")
     """Physical EKS cluster name."""
     region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
     """AWS region, e.g. us-west-2."""
-    kubernetes_version: str = "1.33"
-    """EKS Kubernetes minor version. @default 1.33"""
-    network: NetworkSpec = NetworkSpec()
-    """VPC layout. @default 10.0.0.0/16 over 2 zones, single NAT gateway"""
-    endpoint: EndpointSpec = EndpointSpec()
-    """API server access. @default private only"""
-    system_pool: NodePoolSpec = NodePoolSpec(machine_type="m6i.large")
-    """Node group for platform add-ons. @default m6i.large, 2 to 4 nodes"""
-    gpu_pools: tuple[GpuPoolSpec, ...] = ()
-    """One managed node group each. @default none"""
     access_entries: tuple[AccessEntrySpec, ...] = ()
     """Extra IAM principals with cluster access. @default none (only the creator)"""
     log_retention_days: int = Field(default=90, ge=1, le=3653)
     """Control-plane log retention in CloudWatch. @default 90"""
     protect: bool = False
     """Protect the cluster and its KMS key from deletion. @default false"""
-    tags: dict[str, str] = {}
-    """Tags on every AWS resource. @default {}"""
 
 
 def _slug(text: str) -> str:
@@ -123,14 +110,15 @@ class EksCluster(pulumi.ComponentResource):
         self._network(args, zones, nat, invoke)
         self._control_plane(args)
         self._node_role()
+        system = args.system_pool or DEFAULT_SYSTEM_POOL
         self.system_node_group = self._node_group(
             SYSTEM_POOL_NAME,
-            instance_type=args.system_pool.machine_type,
+            instance_type=system.machine_type,
             ami_type=SYSTEM_AMI_TYPE,
             capacity="on-demand",
-            min_size=args.system_pool.min,
-            max_size=args.system_pool.max,
-            disk_size_gb=args.system_pool.disk_size_gb,
+            min_size=system.min,
+            max_size=system.max,
+            disk_size_gb=system.disk_size_gb,
             labels=self.system_node_labels,
             taints=(),
         )
