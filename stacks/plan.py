@@ -9,7 +9,6 @@ validates every Kubernetes object and Helm values tree. A check, not a deploymen
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import traceback
@@ -33,7 +32,7 @@ from pulumi_policy import (
 from policies.rules import ALL_POLICIES
 
 from . import validate
-from .config import NAMESPACE, StackConfigError
+from .config import StackConfigError
 from .engine import Registration, Run, is_secret, plain, run_program
 from .platform import SOURCE_ENV
 
@@ -164,12 +163,13 @@ def _options(r: Registration) -> PolicyResourceOptions:
 
 
 def _await(result: Any) -> None:
+    """Policies may return an awaitable; run it to completion."""
     if isawaitable(result):
-        asyncio.run(result if inspect.iscoroutine(result) else _wrap(result))
 
+        async def wait() -> None:
+            await result
 
-async def _wrap(awaitable) -> None:
-    await awaitable
+        asyncio.run(wait())
 
 
 def run_policies(run: Run, policies=ALL_POLICIES) -> list[Violation]:
@@ -454,4 +454,4 @@ def main(stack: str | None, config_file: str | None, json_file: str | None, quie
     return result.exit_code
 
 
-__all__ = ["NAMESPACE", "main", "plan", "report", "read_stack_file", "run_policies"]
+__all__ = ["main", "plan", "report", "read_stack_file", "run_policies", "run_validation"]
