@@ -1,32 +1,56 @@
 """The typed stack config: one schema for every cloud, loaded from `ai-platform:*` keys.
 
 Every problem is reported at once, each line naming the file and the key path, before
-any resource is registered.
+any resource is registered. Validation goes as far as building each cluster's
+component args, so a cloud's own rules (name lengths, regions, pool names) are checked
+in exactly one place: the component's args model.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
 from pydantic import BaseModel, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
+from components.clusters import CLUSTER_TYPES
 from components.clusters.base import ClusterSpec, GpuPoolError, GpuPoolSpec, NetworkSpec, resolve_gpu_pool
-from components.clusters.eks import GPU_TAINT_VALUE as EKS_GPU_TAINT_VALUE
 from components.clusters.eks import AccessEntrySpec
 from components.spec import DnsLabel, Spec
 from components.tenancy import TenantSpec
 
 NAMESPACE = "ai-platform"
 Cloud = Literal["aws", "gcp", "azure", "existing"]
-# Clouds whose cluster component exists in this release.
-IMPLEMENTED_CLOUDS = ("aws",)
-_GPU_TAINT_VALUES = {"aws": EKS_GPU_TAINT_VALUE}
+MANAGED = ("aws", "gcp", "azure")
+# Keys that only mean something on some clouds (config key -> clouds).
+CLOUD_KEYS: dict[str, tuple[str, ...]] = {
+    "region": MANAGED,
+    "endpoint": MANAGED,
+    "network": MANAGED,
+    "systemPool": MANAGED,
+    "protect": MANAGED,
+    "accessEntries": ("aws",),
+    "logRetentionDays": ("aws", "azure"),
+    "project": ("gcp",),
+    "releaseChannel": ("gcp",),
+    "resourceGroup": ("azure",),
+    "networkPolicy": ("azure",),
+    "adminGroupObjectIds": ("azure",),
+    "upgradeChannel": ("azure",),
+    "skuTier": ("azure",),
+    "kubeconfig": ("existing",),
+    "kubeconfigPath": ("existing",),
+    "context": ("existing",),
+}
+REQUIRED_KEYS: dict[str, tuple[str, ...]] = {"aws": ("region",), "gcp": ("region", "project"), "azure": ("region",)}
 
 
 class ClusterConfig(ClusterSpec):
@@ -35,17 +59,37 @@ class ClusterConfig(ClusterSpec):
     name: DnsLabel
     """Cluster name in this stack; prefixes every resource of the cluster."""
     cloud: Cloud
-    """Where it runs: aws, gcp, azure or existing."""
+    """Where it runs: aws, gcp, azure or existing. Changing it is the whole migration."""
     role: Literal["primary", "burst"] = "primary"
     """primary runs the platform; burst takes overflow batch work. @default primary"""
     region: str | None = None
-    """Cloud region. Required for aws."""
-    access_entries: tuple[AccessEntrySpec, ...] = ()
-    """aws: IAM principals with cluster access. @default none"""
-    log_retention_days: int = Field(default=90, ge=1, le=3653)
-    """Control-plane log retention. @default 90"""
+    """Region (Azure: location). Required on aws, gcp and azure."""
     protect: bool | None = None
     """Protect the cluster and its key from deletion. @default true in prod"""
+    access_entries: tuple[AccessEntrySpec, ...] = ()
+    """aws: IAM principals with cluster access. @default none"""
+    log_retention_days: int | None = Field(default=None, ge=1, le=3653)
+    """aws, azure: control-plane / audit log retention in days. @default 90"""
+    project: str | None = None
+    """gcp: project id. Required on gcp."""
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] | None = None
+    """gcp: GKE release channel. @default REGULAR"""
+    resource_group: str | None = None
+    """azure: existing resource group. @default a new `<cluster>-rg`"""
+    network_policy: Literal["azure", "cilium"] | None = None
+    """azure: NetworkPolicy engine. @default cilium"""
+    admin_group_object_ids: tuple[str, ...] = ()
+    """azure: Entra ID groups that administer the cluster. @default none"""
+    upgrade_channel: Literal["patch", "stable", "rapid", "node-image"] | None = None
+    """azure: auto-upgrade channel. @default stable"""
+    sku_tier: Literal["Free", "Standard", "Premium"] | None = None
+    """azure: control-plane tier. @default Standard in prod, Free otherwise"""
+    kubeconfig: str | None = None
+    """existing: kubeconfig content; set it with `pulumi config set --secret --path`."""
+    kubeconfig_path: str | None = None
+    """existing: path of a kubeconfig file, relative to the project."""
+    context: str | None = None
+    """existing: kubeconfig context. @default its current context"""
 
 
 class ClusterAutoscalerAddon(Spec):
@@ -151,10 +195,10 @@ def raw_from_pulumi_config() -> dict[str, Any]:
 
 def load() -> StackConfig:
     """Load and validate the running stack's config; raises ConfigError."""
-    return parse(raw_from_pulumi_config())
+    return parse(raw_from_pulumi_config(), project=pulumi.get_project(), stack=pulumi.get_stack())
 
 
-def parse(raw: Mapping[str, Any]) -> StackConfig:
+def parse(raw: Mapping[str, Any], project: str = "ai-platform", stack: str = "dev") -> StackConfig:
     problems = [(_path((key,)), _unknown_message(key, KEYS)) for key in raw if key not in KEYS]
     known = {k: v for k, v in raw.items() if k in KEYS}
     try:
@@ -170,10 +214,91 @@ def parse(raw: Mapping[str, Any]) -> StackConfig:
         config = None
     problems += _cross_checks(known)
     problems += _pool_checks(known)
+    if config is not None and not problems:
+        for i, cluster in enumerate(config.clusters):
+            try:
+                cluster_args(config, cluster, project, stack)
+            except ValidationError as exc:
+                problems += [_describe(_relocate(err, i)) for err in exc.errors()]
+            except ClusterArgsError as exc:
+                problems.append((_path(("clusters", i, exc.key)), str(exc)))
     if problems:
         raise ConfigError(_dedupe(problems))
     assert config is not None
     return config
+
+
+# -- from config to component args ----------------------------------------------------------
+
+
+class ClusterArgsError(ValueError):
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+# Component args fields whose config key has another name.
+_ARG_KEYS = {"clusterName": "name"}
+
+
+def _relocate(err: dict, index: int) -> dict:
+    loc = tuple(_ARG_KEYS.get(to_camel(p), to_camel(p)) if isinstance(p, str) else p for p in err["loc"])
+    return {**err, "loc": ("clusters", index, *loc)}
+
+
+def physical_name(project: str, stack: str, cluster: str) -> str:
+    """The cloud-side cluster name: `<project>-<stack>-<cluster>`, shortened with a hash
+    to GKE's 40 characters when needed (deterministic, so it never changes)."""
+    full = f"{project}-{stack}-{cluster}".lower()
+    if len(full) <= 40:
+        return full
+    return f"{full[:33].rstrip('-')}-{hashlib.sha256(full.encode()).hexdigest()[:6]}"
+
+
+def read_kubeconfig(cluster: ClusterConfig) -> str:
+    if cluster.kubeconfig:
+        return cluster.kubeconfig
+    path = Path(cluster.kubeconfig_path or "")
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ClusterArgsError("kubeconfigPath", f"cannot read {str(path)!r}: {exc.strerror}") from None
+
+
+def cluster_args(cfg: StackConfig, cluster: ClusterConfig, project: str, stack: str):
+    """The args of the cluster's component, built from config (raises ValidationError or
+    ClusterArgsError, both naming keys)."""
+    _, args_type = CLUSTER_TYPES[cluster.cloud]
+    common = {
+        "kubernetes_version": cluster.kubernetes_version,
+        "gpu_pools": cluster.gpu_pools,
+        "tags": {"ai-platform:environment": cfg.environment, **cluster.tags},
+    }
+    if cluster.cloud == "existing":
+        return args_type(**common, kubeconfig=read_kubeconfig(cluster), context=cluster.context)
+    prod = cfg.environment == "prod"
+    common.update(
+        cluster_name=physical_name(project, stack, cluster.name),
+        region=cluster.region,
+        network=cfg.network(cluster),
+        endpoint=cluster.endpoint,
+        system_pool=cluster.system_pool,
+        protect=cfg.protect(cluster),
+    )
+    retention = {"log_retention_days": cluster.log_retention_days} if cluster.log_retention_days else {}
+    if cluster.cloud == "aws":
+        return args_type(**common, **retention, access_entries=cluster.access_entries)
+    if cluster.cloud == "gcp":
+        return args_type(**common, project=cluster.project, release_channel=cluster.release_channel or "REGULAR")
+    return args_type(
+        **common,
+        **retention,
+        resource_group=cluster.resource_group,
+        network_policy=cluster.network_policy or "cilium",
+        admin_group_object_ids=cluster.admin_group_object_ids,
+        upgrade_channel=cluster.upgrade_channel or "stable",
+        sku_tier=cluster.sku_tier or ("Standard" if prod else "Free"),
+    )
 
 
 # -- cross-field checks on the raw tree (they run even when other parts are invalid) ----
@@ -211,17 +336,20 @@ def _cross_checks(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
     for i, cluster in clusters:
         cloud = cluster.get("cloud")
         at = ("clusters", i)
-        if isinstance(cloud, str) and cloud not in IMPLEMENTED_CLOUDS and cloud in typing.get_args(Cloud):
-            problems.append(
-                (_path((*at, "cloud")), f"{cloud!r} clusters are not available in this release (available: "
-                 f"{', '.join(IMPLEMENTED_CLOUDS)})")
-            )
-        if cloud == "aws" and not cluster.get("region"):
-            problems.append((_path((*at, "region")), "required for aws clusters"))
-        if cloud != "aws" and cluster.get("accessEntries"):
-            problems.append((_path((*at, "accessEntries")), "only applies to aws clusters"))
+        if cloud in typing.get_args(Cloud):
+            for key, clouds in CLOUD_KEYS.items():
+                if key in cluster and cloud not in clouds:
+                    problems.append((_path((*at, key)), f"only applies to {' and '.join(clouds)} clusters"))
+            for key in REQUIRED_KEYS.get(cloud, ()):
+                if not cluster.get(key):
+                    problems.append((_path((*at, key)), f"required for {cloud} clusters"))
+            if cloud == "existing" and bool(cluster.get("kubeconfig")) == bool(cluster.get("kubeconfigPath")):
+                problems.append((_path((*at, "kubeconfig")), "set exactly one of kubeconfig or kubeconfigPath"))
         if cluster.get("role") == "burst":
             problems.append((_path((*at, "role")), "burst clusters are not available in this release"))
+        system = cluster.get("systemPool")
+        if isinstance(system, dict) and system.get("min") == 0:
+            problems.append((_path((*at, "systemPool", "min")), "must be >= 1: platform add-ons run there"))
         pools = _items(cluster.get("gpuPools"))
         problems += _duplicates(pools, (*at, "gpuPools"), "GPU pool")
         for j, pool in pools:
@@ -246,13 +374,12 @@ def _pool_checks(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
     pool that is itself well-formed (so this runs even when other keys are invalid)."""
     problems = []
     for i, cluster in _items(raw.get("clusters")):
-        taint = _GPU_TAINT_VALUES.get(cluster.get("cloud"))
-        if taint is None:
+        if cluster.get("cloud") not in CLUSTER_TYPES:
             continue
         for j, pool in _items(cluster.get("gpuPools")):
             try:
                 spec = GpuPoolSpec.model_validate(pool)
-                resolve_gpu_pool(cluster["cloud"], spec, taint)
+                resolve_gpu_pool(cluster["cloud"], spec)
             except ValidationError:
                 continue  # already reported by the schema
             except GpuPoolError as exc:
@@ -321,7 +448,8 @@ def _describe(err: dict) -> tuple[str, str]:
     model = _model_at((*loc, "_"))
     if sep and model and any(head in (n, f.alias) for n, f in model.model_fields.items()):
         loc, message = (*loc, head), rest
-    message = message[0].lower() + message[1:] if message else message
+    if message[:2].istitle():  # "Input should be" -> "input should be", but keep "AKS ..."
+        message = message[0].lower() + message[1:]
     if kind not in ("value_error",) and "input" in err and not isinstance(err["input"], (dict, list)):
         message += f" (got {err['input']!r})"
     return _path(loc), message

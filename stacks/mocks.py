@@ -11,6 +11,10 @@ import pulumi
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-west-2"
+GCP_PROJECT_NUMBER = "123456789012"
+AZURE_SUBSCRIPTION = "00000000-0000-0000-0000-00000000c0de"
+AZURE_TENANT = "00000000-0000-0000-0000-0000000000aa"
+AZURE_OBJECT_ID = "00000000-0000-0000-0000-0000000000bb"
 
 
 def _h(*parts: str, n: int = 16) -> str:
@@ -43,6 +47,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return f"{name}-provider-id", inputs
         if t.startswith("aws:"):
             return self._aws(t, name, inputs, self._region(args.provider, inputs))
+        if t.startswith("gcp:"):
+            return self._gcp(t, name, inputs)
+        if t.startswith("azure-native:"):
+            return self._azure(t, name, inputs)
         if t.startswith("kubernetes:"):
             meta = inputs.get("metadata") or {}
             ns = meta.get("namespace")
@@ -118,6 +126,71 @@ class PlatformMocks(pulumi.runtime.Mocks):
         out.setdefault("tagsAll", {**(inputs.get("tags") or {})})
         return rid, out
 
+    def _gcp(self, t: str, name: str, inputs: dict) -> tuple[str, dict]:
+        out = dict(inputs)
+        project, region = inputs.get("project", "mock-project"), inputs.get("region") or inputs.get("location", "us-central1")
+        rid = f"projects/{project}/{name}"
+        if t == "gcp:container/cluster:Cluster":
+            cname = inputs.get("name", name)
+            rid = f"projects/{project}/locations/{region}/clusters/{cname}"
+            private = (inputs.get("privateClusterConfig") or {}).get("enablePrivateEndpoint")
+            out.update(
+                id=rid, name=cname,
+                endpoint="172.16.0.2" if private else f"34.{int(_h(cname, n=2), 16) % 250}.10.20",
+                masterAuth={**(inputs.get("masterAuth") or {}), "clusterCaCertificate": _FAKE_CA},
+                selfLink=f"https://container.googleapis.com/v1/{rid}",
+            )
+        elif t == "gcp:container/nodePool:NodePool":
+            rid = f"{inputs.get('cluster')}/nodePools/{name}"
+            out.update(instanceGroupUrls=[f"https://www.googleapis.com/compute/v1/projects/{project}/zones/{region}-a/instanceGroupManagers/gke-{name}-grp"])
+        elif t == "gcp:serviceaccount/account:Account":
+            email = f"{inputs.get('accountId', name)}@{project}.iam.gserviceaccount.com"
+            rid = f"projects/{project}/serviceAccounts/{email}"
+            out.update(email=email, member=f"serviceAccount:{email}", uniqueId=_h(email, n=21))
+        elif t == "gcp:kms/keyRing:KeyRing":
+            rid = f"projects/{project}/locations/{inputs.get('location')}/keyRings/{name}"
+        elif t == "gcp:kms/cryptoKey:CryptoKey":
+            rid = f"{inputs.get('keyRing')}/cryptoKeys/{name}"
+        elif t.startswith("gcp:compute/"):
+            kind = t.split("/")[1].split(":")[0]
+            rid = f"projects/{project}/regions/{region}/{kind}s/{name}"
+            out.update(selfLink=f"https://www.googleapis.com/compute/v1/{rid}", name=inputs.get("name", name))
+        out["id"] = rid
+        return rid, out
+
+    def _azure(self, t: str, name: str, inputs: dict) -> tuple[str, dict]:
+        out = dict(inputs)
+        group = inputs.get("resourceGroupName", "mock-rg")
+        base = f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/{group}/providers"
+        if t == "azure-native:resources:ResourceGroup":
+            rname = inputs.get("resourceGroupName", name)
+            rid = f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/{rname}"
+            out.update(name=rname)
+        elif t == "azure-native:containerservice:ManagedCluster":
+            rname = inputs.get("resourceName", name)
+            rid = f"{base}/Microsoft.ContainerService/managedClusters/{rname}"
+            loc = inputs.get("location", "westeurope")
+            out.update(
+                name=rname,
+                fqdn=f"{rname}-{_h(rname, n=8)}.hcp.{loc}.azmk8s.io",
+                privateFQDN=f"{rname}-{_h(rname, n=8)}.privatelink.{loc}.azmk8s.io",
+                oidcIssuerProfile={"enabled": True, "issuerURL": f"https://{loc}.oic.prod-aks.azure.com/{AZURE_TENANT}/{_h(rname)}/"},
+                provisioningState="Succeeded",
+            )
+        elif t == "azure-native:containerservice:AgentPool":
+            rname = inputs.get("agentPoolName", name)
+            rid = f"{base}/Microsoft.ContainerService/managedClusters/{inputs.get('resourceName')}/agentPools/{rname}"
+            out.update(name=rname)
+        else:
+            kind = t.split(":")[-1]
+            rname = inputs.get("name") or name
+            rid = f"{base}/Mock.{t.split(':')[1]}/{kind}/{rname}"
+            out.update(name=rname)
+            if kind == "Workspace":
+                out.update(customerId=_h(rname, n=32))
+        out["id"] = rid
+        return rid, out
+
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         tok = args.token
         region = self._region(args.provider, args.args)
@@ -133,4 +206,19 @@ class PlatformMocks(pulumi.runtime.Mocks):
                     "reverseDnsPrefix": "com.amazonaws"}
         if tok == "aws:index/getRegion:getRegion":
             return {"id": region, "name": region, "region": region, "endpoint": f"ec2.{region}.amazonaws.com"}
+        if tok == "gcp:organizations/getProject:getProject":
+            pid = args.args.get("projectId", "mock-project")
+            return {"id": f"projects/{pid}", "projectId": pid, "number": GCP_PROJECT_NUMBER, "name": pid}
+        if tok == "azure-native:authorization:getClientConfig":
+            return {"clientId": "00000000-0000-0000-0000-0000000000cc", "objectId": AZURE_OBJECT_ID,
+                    "subscriptionId": AZURE_SUBSCRIPTION, "tenantId": AZURE_TENANT}
+        if tok == "azure-native:containerservice:listManagedClusterUserCredentials":
+            cname = args.args.get("resourceName", "cluster")
+            kubeconfig = (
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: " + cname + "\n  cluster:\n"
+                f"    certificate-authority-data: {_FAKE_CA}\n"
+                f"    server: https://{cname}-{_h(cname, n=8)}.privatelink.westeurope.azmk8s.io:443\n"
+                "contexts: []\nusers: []\n"
+            )
+            return {"kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]}
         return {}

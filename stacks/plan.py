@@ -273,11 +273,13 @@ def plan(stack: str | None = None, config_file: Path | None = None) -> PlanResul
     except PlanInputError as exc:
         result.config_errors = exc.lines
         return result
-    previous = os.environ.get(SOURCE_ENV)
+    previous, cwd = os.environ.get(SOURCE_ENV), os.getcwd()
     os.environ[SOURCE_ENV] = path.name
+    os.chdir(REPO)  # Pulumi runs the program from the project directory
     try:
         run = run_program(str(PROGRAM), stack=stack, project=PROJECT, config=config, secret_keys=secret_keys)
     finally:
+        os.chdir(cwd)
         if previous is None:
             os.environ.pop(SOURCE_ENV, None)
         else:
@@ -362,31 +364,69 @@ def render_tree(run: Run) -> list[str]:
     return lines
 
 
+def _taints(items) -> str:
+    return ", ".join(items) or "none"
+
+
+def _cluster_line(r: Registration, p: dict) -> str | None:
+    """One line on a managed control plane, from what was registered."""
+    if r.type == "aws:eks/cluster:Cluster":
+        vpc = p.get("vpcConfig", {})
+        access = f"public {vpc.get('publicAccessCidrs')}" if vpc.get("endpointPublicAccess") else "private"
+        return (f"EKS {p.get('name')}: endpoint {access}; secrets encrypted with KMS; logs "
+                f"{','.join(p.get('enabledClusterLogTypes', []))}; auth {p.get('accessConfig', {}).get('authenticationMode')}")
+    if r.type == "gcp:container/cluster:Cluster":
+        private = p.get("privateClusterConfig", {})
+        nets = [c.get("cidrBlock") for c in p.get("masterAuthorizedNetworksConfig", {}).get("cidrBlocks", [])]
+        access = "private" if private.get("enablePrivateEndpoint") else f"public {nets}"
+        return (f"GKE {p.get('name')}: endpoint {access}; private nodes {private.get('enablePrivateNodes')}; "
+                f"database encryption {p.get('databaseEncryption', {}).get('state')}; workload identity "
+                f"{p.get('workloadIdentityConfig', {}).get('workloadPool')}; {p.get('datapathProvider')}; "
+                f"channel {p.get('releaseChannel', {}).get('channel')}")
+    if r.type == "azure-native:containerservice:ManagedCluster":
+        api = p.get("apiServerAccessProfile", {})
+        access = "private" if api.get("enablePrivateCluster") else f"public {api.get('authorizedIPRanges')}"
+        system = (p.get("agentPoolProfiles") or [{}])[0]
+        return (f"AKS {p.get('resourceName')}: endpoint {access}; Entra ID + Azure RBAC "
+                f"{p.get('aadProfile', {}).get('enableAzureRBAC')}; local accounts disabled {p.get('disableLocalAccounts')}; "
+                f"network policy {p.get('networkProfile', {}).get('networkPolicy')}; system pool {system.get('vmSize')} "
+                f"min {system.get('minCount')} max {system.get('maxCount')} taints {_taints(system.get('nodeTaints', []))}")
+    return None
+
+
+def _pool_line(r: Registration, p: dict) -> str | None:
+    """One line per node pool, whatever the cloud calls it."""
+    if r.type == "aws:eks/nodeGroup:NodeGroup":
+        s = p.get("scalingConfig", {})
+        taints = [f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in p.get("taints", [])]
+        return (f"node group {r.name}: {','.join(p.get('instanceTypes', []))} {p.get('capacityType')} "
+                f"{p.get('amiType')} min {s.get('minSize')} max {s.get('maxSize')} taints {_taints(taints)}")
+    if r.type == "gcp:container/nodePool:NodePool":
+        n, a = p.get("nodeConfig", {}), p.get("autoscaling", {})
+        taints = [f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in n.get("taints", [])]
+        gpus = "".join(f" {g.get('count')}x {g.get('type')}" for g in n.get("guestAccelerators", []))
+        return (f"node pool {r.name}: {n.get('machineType')}{gpus} {'SPOT' if n.get('spot') else 'ON_DEMAND'} "
+                f"min {a.get('totalMinNodeCount')} max {a.get('totalMaxNodeCount')} taints {_taints(taints)}")
+    if r.type == "azure-native:containerservice:AgentPool":
+        return (f"agent pool {r.name}: {p.get('vmSize')} {p.get('scaleSetPriority')} min {p.get('minCount')} "
+                f"max {p.get('maxCount')} taints {_taints(p.get('nodeTaints', []))}")
+    return None
+
+
 def _highlights(run: Run) -> list[str]:
     """What a platform engineer looks for first: the clusters, their GPU pools and taints,
-    the autoscaler and each tenant's namespace kit."""
+    the Helm releases and each tenant's namespace kit."""
     out = []
     for comp in (r for r in run.registrations if r.type.startswith("ai-platform:clusters:")):
-        kids = [r for r in run.resources if r.parent == comp.urn]
         outputs = run.component_outputs.get(comp.urn, {})
         out.append(f"cluster {comp.name} ({outputs.get('cloud', '?')}, Kubernetes {outputs.get('kubernetesVersion', '?')})")
+        kids = sorted((r for r in run.resources if r.parent == comp.urn), key=lambda r: r.name)
         for r in kids:
-            p = plain(r.inputs)
-            if r.type == "aws:eks/cluster:Cluster":
-                vpc = p.get("vpcConfig", {})
-                public = vpc.get("endpointPublicAccess")
-                out.append(
-                    f"  EKS {p.get('name')}: endpoint {'public ' + str(vpc.get('publicAccessCidrs')) if public else 'private'}; "
-                    f"secrets encrypted with KMS; logs {','.join(p.get('enabledClusterLogTypes', []))}; "
-                    f"auth {p.get('accessConfig', {}).get('authenticationMode')}"
-                )
-            if r.type == "aws:eks/nodeGroup:NodeGroup":
-                s = p.get("scalingConfig", {})
-                taints = ", ".join(f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in p.get("taints", [])) or "none"
-                out.append(
-                    f"  node group {r.name}: {','.join(p.get('instanceTypes', []))} {p.get('capacityType')} "
-                    f"{p.get('amiType')} min {s.get('minSize')} max {s.get('maxSize')} taints {taints}"
-                )
+            line = _cluster_line(r, plain(r.inputs))
+            out += [f"  {line}"] if line else []
+        for r in kids:
+            line = _pool_line(r, plain(r.inputs))
+            out += [f"  {line}"] if line else []
     for rel in run.by_type(validate.HELM_RELEASE):
         p = plain(rel.inputs)
         tag = (p.get("values") or {}).get("image", {}).get("tag")

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components.addons.cluster_autoscaler import ClusterAutoscaler
+from components.clusters import CLUSTER_TYPES
 from components.clusters.base import Cluster
-from components.clusters.eks import EksCluster, EksClusterArgs
 from components.tenancy import Tenant
 
 from . import config as stack_config
@@ -39,25 +39,9 @@ def load_config() -> StackConfig:
 
 
 def _cluster(cfg: StackConfig, cluster: ClusterConfig) -> Cluster:
-    physical = f"{pulumi.get_project()}-{pulumi.get_stack()}-{cluster.name}"[:100]
-    if cluster.cloud == "aws":
-        return EksCluster(
-            cluster.name,
-            EksClusterArgs(
-                cluster_name=physical,
-                region=cluster.region,
-                kubernetes_version=cluster.kubernetes_version,
-                network=cfg.network(cluster),
-                endpoint=cluster.endpoint,
-                system_pool=cluster.system_pool,
-                gpu_pools=cluster.gpu_pools,
-                access_entries=cluster.access_entries,
-                log_retention_days=cluster.log_retention_days,
-                protect=cfg.protect(cluster),
-                tags={"ai-platform:environment": cfg.environment, **cluster.tags},
-            ),
-        )
-    raise AssertionError(f"config validation let through cloud {cluster.cloud!r}")
+    component, _ = CLUSTER_TYPES[cluster.cloud]
+    args = stack_config.cluster_args(cfg, cluster, pulumi.get_project(), pulumi.get_stack())
+    return component(cluster.name, args)
 
 
 def build(cfg: StackConfig) -> Platform:

@@ -100,7 +100,7 @@ def test_missing_stack_file_is_a_config_error(tmp_path):
 @pytest.mark.parametrize(
     ("change", "path", "fragment"),
     [
-        ({"cloud": "gcp"}, "clusters[0].cloud", "not available in this release"),
+        ({"cloud": "gcp"}, "clusters[0].project", "required for gcp clusters"),
         ({"cloud": "openstack"}, "clusters[0].cloud", "input should be"),
         ({"region": None}, "clusters[0].region", "required for aws"),
         ({"kubernetesVersion": "1.20"}, "clusters[0].kubernetesVersion", "not supported"),

@@ -224,7 +224,7 @@ def test_bad_pool_fails_before_anything_is_registered():
     def program():
         try:
             EksCluster("primary", EksClusterArgs(
-                cluster_name="x", region="us-west-2",
+                cluster_name="acme-x", region="us-west-2",
                 gpu_pools=(GpuPoolSpec(name="a", machine_type="g6.xlarge", gpus=4),),
             ))
         except ValueError as exc:

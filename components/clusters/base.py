@@ -45,11 +45,36 @@ class NodePoolSpec(Spec):
         return self
 
 
+class GpuSharing(Spec):
+    """How pods share one pool's GPUs."""
+
+    mode: Literal["none", "time-slicing", "mig"] = "none"
+    """none, time-slicing (several pods per GPU) or mig (hardware partitions). @default none"""
+    replicas: int | None = Field(default=None, ge=2, le=48)
+    """time-slicing: pods per GPU. @default none"""
+    profile: str | None = Field(default=None, pattern=r"^all-[1-7]g\.[0-9]+gb$")
+    """mig: one MIG profile for every GPU of the node, e.g. `all-1g.10gb`. @default none"""
+
+    @model_validator(mode="after")
+    def _fields_for_mode(self) -> GpuSharing:
+        if self.mode == "time-slicing" and self.replicas is None:
+            raise ValueError("replicas: required for time-slicing")
+        if self.mode == "mig" and self.profile is None:
+            raise ValueError("profile: required for mig (e.g. all-1g.10gb)")
+        if self.mode != "time-slicing" and self.replicas is not None:
+            raise ValueError("replicas: only applies to time-slicing")
+        if self.mode != "mig" and self.profile is not None:
+            raise ValueError("profile: only applies to mig")
+        return self
+
+
 class GpuPoolSpec(NodePoolSpec):
     """A GPU node pool as the user describes it."""
 
     name: DnsLabel
     """Pool name, unique within the cluster; becomes the `ai-platform.io/pool` node label."""
+    machine_type: str | None = None
+    """Instance / machine type, e.g. `p4d.24xlarge`, `a2-highgpu-1g`, `Standard_NC24ads_A100_v4`. Required except on existing clusters."""
     min: int = Field(default=0, ge=0, le=1000)
     """Fewest nodes; 0 lets the pool scale to zero. @default 0"""
     max: int = Field(default=2, ge=1, le=1000)
@@ -58,8 +83,12 @@ class GpuPoolSpec(NodePoolSpec):
     """GPUs per node. @default taken from the machine type's catalog entry"""
     gpu_model: str | None = None
     """GPU model label such as `a100` or `l4`. @default taken from the machine type's catalog entry"""
+    accelerator: str | None = None
+    """gcp: guest accelerator type, e.g. `nvidia-l4`. @default taken from the machine type's catalog entry"""
     capacity: Capacity = "on-demand"
     """`on-demand` or `spot`. @default on-demand"""
+    sharing: GpuSharing = GpuSharing()
+    """GPU sharing. gcp: time-slicing and MIG natively; azure: MIG natively. @default none"""
     disk_size_gb: int = Field(default=200, ge=20, le=16384)
     """Root volume size in GiB; container images for ML are large. @default 200"""
 
@@ -79,7 +108,7 @@ class GpuPool:
     """A GPU pool after its machine type was checked against the catalog."""
 
     name: str
-    machine_type: str
+    machine_type: str | None
     gpus: int
     gpu_model: str
     min: int
@@ -87,6 +116,8 @@ class GpuPool:
     capacity: str
     disk_size_gb: int
     taint: Taint
+    sharing: GpuSharing = GpuSharing()
+    accelerator: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -98,30 +129,65 @@ class GpuPoolError(ValueError):
         self.key = key
 
 
-def resolve_gpu_pool(cloud: str, spec: GpuPoolSpec, taint_value: str) -> GpuPool:
-    """Fill in the GPU model and count from the catalog, rejecting contradictions."""
-    known = catalog.lookup(cloud, spec.machine_type)
-    if known is None:
+# The GPU taint value each cloud's tooling uses (EKS managed node groups use "true").
+GPU_TAINT_VALUES = {"aws": "true", "gcp": "present", "azure": "present", "existing": "present"}
+# Sharing the cloud provides itself; anything else needs the GPU Operator.
+NATIVE_SHARING = {"gcp": {"time-slicing", "mig"}, "azure": {"mig"}}
+
+
+def _machine(cloud: str, spec: GpuPoolSpec) -> tuple[str, int, str | None]:
+    """(model, gpus, accelerator) for the pool's machine type, checked against the catalog."""
+    name = spec.name
+    if cloud == "existing":
         if spec.gpus is None or spec.gpu_model is None:
+            raise GpuPoolError("gpus", f"pool {name!r}: existing clusters need gpus and gpuModel described")
+        return spec.gpu_model, spec.gpus, None
+    if not spec.machine_type:
+        raise GpuPoolError("machineType", f"pool {name!r}: required on {cloud} clusters")
+    if cloud == "gcp" and spec.machine_type.startswith("n1-"):
+        model = catalog.GCP_N1_ACCELERATORS.get(spec.accelerator or "")
+        if model is None or spec.gpus is None:
+            raise GpuPoolError(
+                "accelerator",
+                f"pool {name!r}: {spec.machine_type} takes attachable GPUs; set accelerator to one of "
+                f"{', '.join(catalog.GCP_N1_ACCELERATORS)} and gpus",
+            )
+        known = catalog.GpuMachine(model, spec.gpus, spec.accelerator)
+    else:
+        known = catalog.lookup(cloud, spec.machine_type)
+    if known is None:
+        if spec.gpus is None or spec.gpu_model is None or (cloud == "gcp" and spec.accelerator is None):
+            needs = "gpus, gpuModel and accelerator" if cloud == "gcp" else "gpus and gpuModel"
             raise GpuPoolError(
                 "machineType",
-                f"{spec.machine_type!r} is not a GPU machine type known for {cloud}; "
-                "use a known type or set both gpus and gpuModel for pool "
-                f"{spec.name!r}",
+                f"pool {name!r}: {spec.machine_type!r} is not a GPU machine type known for {cloud}; "
+                f"use a known type or set {needs}",
             )
-        model, gpus = spec.gpu_model, spec.gpus
-    else:
-        model, gpus = known
-        if spec.gpu_model is not None and spec.gpu_model != model:
-            raise GpuPoolError(
-                "gpuModel",
-                f"pool {spec.name!r}: {spec.machine_type} carries {model}, not {spec.gpu_model}",
-            )
-        if spec.gpus is not None and spec.gpus != gpus:
-            raise GpuPoolError(
-                "gpus",
-                f"pool {spec.name!r}: {spec.machine_type} has {gpus} GPU(s), not {spec.gpus}",
-            )
+        return spec.gpu_model, spec.gpus, spec.accelerator
+    for key, given, actual in (
+        ("gpuModel", spec.gpu_model, known.model),
+        ("gpus", spec.gpus, known.gpus),
+        ("accelerator", spec.accelerator, known.accelerator),
+    ):
+        if given is not None and given != actual:
+            what = {"gpuModel": "carries", "gpus": "has", "accelerator": "needs accelerator"}[key]
+            unit = " GPU(s)" if key == "gpus" else ""
+            raise GpuPoolError(key, f"pool {name!r}: {spec.machine_type} {what} {actual}{unit}, not {given}")
+    return known.model, known.gpus, known.accelerator
+
+
+def resolve_gpu_pool(cloud: str, spec: GpuPoolSpec) -> GpuPool:
+    """Fill in the GPU model, count and accelerator from the catalog, rejecting
+    contradictions and sharing modes the pool cannot do."""
+    model, gpus, accelerator = _machine(cloud, spec)
+    mode = spec.sharing.mode
+    if mode != "none" and mode not in NATIVE_SHARING.get(cloud, set()):
+        raise GpuPoolError(
+            "sharing",
+            f"pool {spec.name!r}: {mode} on {cloud} needs the GPU Operator, which is not available in this release",
+        )
+    if mode == "mig" and model not in catalog.MIG_CAPABLE:
+        raise GpuPoolError("sharing", f"pool {spec.name!r}: {model} GPUs do not support MIG")
     labels = {LABEL_POOL: spec.name, LABEL_GPU_MODEL: model, LABEL_CAPACITY: spec.capacity}
     return GpuPool(
         name=spec.name,
@@ -132,9 +198,20 @@ def resolve_gpu_pool(cloud: str, spec: GpuPoolSpec, taint_value: str) -> GpuPool
         max=spec.max,
         capacity=spec.capacity,
         disk_size_gb=spec.disk_size_gb,
-        taint=Taint(GPU_RESOURCE, taint_value),
+        taint=Taint(GPU_RESOURCE, GPU_TAINT_VALUES[cloud]),
+        sharing=spec.sharing,
+        accelerator=accelerator,
         labels=labels,
     )
+
+
+def resolve_gpu_pools(cloud: str, specs: tuple[GpuPoolSpec, ...]) -> tuple[GpuPool, ...]:
+    """Resolve every pool; names must be unique and not the system pool's."""
+    pools = tuple(resolve_gpu_pool(cloud, p) for p in specs)
+    names = [p.name for p in pools]
+    if len(set(names)) != len(names) or SYSTEM_POOL_NAME in names:
+        raise ValueError(f"GPU pool names must be unique and not {SYSTEM_POOL_NAME!r}: {names}")
+    return pools
 
 
 class EndpointSpec(Spec):
@@ -196,7 +273,7 @@ class ClusterSpec(Spec):
     network: NetworkSpec = NetworkSpec()
     """VPC layout. @default 10.0.0.0/16; 3 zones and per-zone NAT in prod, else 2 and single"""
     system_pool: NodePoolSpec | None = None
-    """Nodes for platform add-ons. @default aws: m6i.large, 2 to 4 nodes"""
+    """Nodes for platform add-ons. @default 2 to 4 of m6i.large (aws), e2-standard-4 (gcp), Standard_D4s_v5 (azure)"""
     gpu_pools: tuple[GpuPoolSpec, ...] = ()
     """GPU node pools. @default none"""
     tags: dict[str, str] = {}
@@ -210,6 +287,22 @@ class ClusterSpec(Spec):
         if value not in SUPPORTED_KUBERNETES_VERSIONS:
             raise ValueError(f"{value!r} is not supported; use one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}")
         return value
+
+
+GpuDriver = Literal["cloud", "gpu-operator"]
+
+
+class ManagedClusterArgs(ClusterSpec):
+    """What every managed-cluster component (EKS, GKE, AKS) takes besides `ClusterSpec`."""
+
+    cluster_name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+    """Physical cluster name (lower-case, at most 40 characters: GKE's limit)."""
+    region: str
+    """Cloud region or Azure location."""
+    protect: bool = False
+    """Protect the cluster and its encryption key from deletion. @default false"""
+    gpu_driver: GpuDriver = "cloud"
+    """Who installs the NVIDIA driver and device plugin: the cloud, or the GPU Operator. @default cloud"""
 
 
 @dataclass(frozen=True)
@@ -235,3 +328,5 @@ class Cluster(Protocol):
     """Resources after which pods can be scheduled (the system node pool)."""
     autoscaler: AutoscalerBinding | None
     """Set when the cloud needs the cluster-autoscaler chart (none for native autoscalers)."""
+    gpu_driver: str
+    """Who installs the NVIDIA driver and device plugin: "cloud" or "gpu-operator"."""

@@ -17,18 +17,16 @@ from .base import (
     LABEL_POOL,
     SYSTEM_POOL_NAME,
     AutoscalerBinding,
-    ClusterSpec,
     GpuPool,
+    ManagedClusterArgs,
     NodePoolSpec,
-    resolve_gpu_pool,
+    resolve_gpu_pools,
 )
 
 # Every control-plane log type EKS offers (CIS EKS 2.1.1 asks for all of them).
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 NVIDIA_AMI_TYPE = "AL2023_x86_64_NVIDIA"
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
-# EKS managed node groups use "true" as the GPU taint value.
-GPU_TAINT_VALUE = "true"
 DEFAULT_SYSTEM_POOL = NodePoolSpec(machine_type="m6i.large")
 AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 AUTOSCALER_NAMESPACE = "kube-system"
@@ -54,19 +52,15 @@ class AccessEntrySpec(Spec):
         return value
 
 
-class EksClusterArgs(ClusterSpec):
-    """Inputs of `EksCluster` (plus the shared `ClusterSpec` settings)."""
+class EksClusterArgs(ManagedClusterArgs):
+    """Inputs of `EksCluster` (plus the shared `ManagedClusterArgs`)."""
 
-    cluster_name: str = Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")
-    """Physical EKS cluster name."""
     region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
     """AWS region, e.g. us-west-2."""
     access_entries: tuple[AccessEntrySpec, ...] = ()
     """Extra IAM principals with cluster access. @default none (only the creator)"""
     log_retention_days: int = Field(default=90, ge=1, le=3653)
     """Control-plane log retention in CloudWatch. @default 90"""
-    protect: bool = False
-    """Protect the cluster and its KMS key from deletion. @default false"""
 
 
 def _slug(text: str) -> str:
@@ -81,10 +75,7 @@ class EksCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         # Validate everything before registering anything.
-        pools = tuple(resolve_gpu_pool("aws", p, GPU_TAINT_VALUE) for p in args.gpu_pools)
-        names = [p.name for p in pools]
-        if len(set(names)) != len(names) or SYSTEM_POOL_NAME in names:
-            raise ValueError(f"GPU pool names must be unique and not {SYSTEM_POOL_NAME!r}: {names}")
+        pools = resolve_gpu_pools(self.cloud, args.gpu_pools)
         super().__init__("ai-platform:clusters:EksCluster", name, None, opts)
 
         self.name = name
@@ -92,6 +83,8 @@ class EksCluster(pulumi.ComponentResource):
         self.kubernetes_version = args.kubernetes_version
         self.gpu_pools: tuple[GpuPool, ...] = pools
         self.system_node_labels = {LABEL_POOL: SYSTEM_POOL_NAME}
+        # The NVIDIA AMI ships the driver and toolkit either way.
+        self.gpu_driver = args.gpu_driver
         zones = args.network.zones or 2
         nat = args.network.nat_gateways or "single"
 

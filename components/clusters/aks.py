@@ -1,0 +1,341 @@
+"""AksCluster: an AKS cluster with Entra ID + Azure RBAC and GPU agent pools."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import re
+from typing import Literal
+
+import pulumi
+import pulumi_azure_native as azure
+import pulumi_kubernetes as k8s
+import yaml
+from pydantic import Field, field_validator
+
+from .base import (
+    LABEL_POOL,
+    SYSTEM_POOL_NAME,
+    GpuPool,
+    GpuPoolSpec,
+    ManagedClusterArgs,
+    NodePoolSpec,
+    resolve_gpu_pools,
+)
+
+DEFAULT_SYSTEM_POOL = NodePoolSpec(machine_type="Standard_D4s_v5")
+SYSTEM_TAINT = "CriticalAddonsOnly=true:NoSchedule"
+# AKS puts this taint on spot pools itself; declaring it keeps `pulumi up` from diffing.
+SPOT_TAINT = "kubernetes.azure.com/scalesetpriority=spot:NoSchedule"
+AUDIT_LOG_CATEGORIES = ("kube-audit-admin", "guard")
+# Built-in role "Azure Kubernetes Service RBAC Cluster Admin".
+AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
+# Entra ID server application of AKS, the audience kubelogin asks tokens for.
+AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+AGENT_POOL_NAME = r"^[a-z][a-z0-9]{0,11}$"
+_UUID = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+
+
+class AksClusterArgs(ManagedClusterArgs):
+    """Inputs of `AksCluster` (plus the shared `ManagedClusterArgs`)."""
+
+    region: str = Field(pattern=r"^[a-z]+[a-z0-9]*$")
+    """Azure location, e.g. westeurope."""
+    resource_group: str | None = None
+    """Existing resource group to use. @default a new `<cluster>-rg`"""
+    network_policy: Literal["azure", "cilium"] = "cilium"
+    """NetworkPolicy engine (cilium also switches the dataplane to Cilium). @default cilium"""
+    admin_group_object_ids: tuple[str, ...] = ()
+    """Entra ID groups that administer the cluster. @default none"""
+    upgrade_channel: Literal["patch", "stable", "rapid", "node-image"] = "stable"
+    """AKS auto-upgrade channel. @default stable"""
+    sku_tier: Literal["Free", "Standard", "Premium"] = "Standard"
+    """Control-plane tier (Standard carries the uptime SLA). @default Standard"""
+    log_retention_days: int = Field(default=90, ge=30, le=730)
+    """Log Analytics retention for audit logs. @default 90"""
+
+    @field_validator("gpu_pools")
+    @classmethod
+    def _agent_pool_names(cls, pools: tuple[GpuPoolSpec, ...]) -> tuple[GpuPoolSpec, ...]:
+        bad = [p.name for p in pools if not re.match(AGENT_POOL_NAME, p.name)]
+        if bad:
+            raise ValueError(f"AKS agent pool names must be 1-12 lower-case letters and digits: {bad}")
+        return pools
+
+    @field_validator("admin_group_object_ids")
+    @classmethod
+    def _object_ids(cls, ids: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [i for i in ids if not re.match(_UUID, i)]
+        if bad:
+            raise ValueError(f"not Entra ID object ids (UUIDs): {bad}")
+        return ids
+
+
+def _server_and_ca(kubeconfig_b64: str) -> tuple[str, str]:
+    doc = yaml.safe_load(base64.b64decode(kubeconfig_b64))
+    cluster = doc["clusters"][0]["cluster"]
+    return cluster["server"], cluster["certificate-authority-data"]
+
+
+class AksCluster(pulumi.ComponentResource):
+    """An AKS cluster: Entra ID with Azure RBAC, local accounts off, OIDC issuer and
+    workload identity, network policy, a private API server or authorized IP ranges,
+    auto-upgrade, audit logs to Log Analytics, a tainted zonal system pool and one
+    tainted, autoscaled user pool per GPU pool."""
+
+    cloud = "azure"
+
+    def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        pools = resolve_gpu_pools(self.cloud, args.gpu_pools)
+        super().__init__("ai-platform:clusters:AksCluster", name, None, opts)
+        self.name = name
+        self.args = args
+        self.kubernetes_version = args.kubernetes_version
+        self.gpu_pools: tuple[GpuPool, ...] = pools
+        self.system_node_labels = {LABEL_POOL: SYSTEM_POOL_NAME}
+        self.gpu_driver = args.gpu_driver
+        self.autoscaler = None  # AKS's own cluster autoscaler scales the pools
+        self.azure_provider = azure.Provider(f"{name}-azure", location=args.region,
+                                             opts=pulumi.ResourceOptions(parent=self))
+        self._opts = pulumi.ResourceOptions(parent=self, provider=self.azure_provider)
+        self._invoke = pulumi.InvokeOutputOptions(provider=self.azure_provider, parent=self)
+        self.tags = {"ai-platform-cluster": args.cluster_name, "managed-by": "pulumi", **args.tags}
+        zones = [str(z) for z in range(1, (args.network.zones or 2) + 1)]
+
+        if args.resource_group:
+            self.resource_group_name = pulumi.Output.from_input(args.resource_group)
+        else:
+            group = azure.resources.ResourceGroup(
+                f"{name}-rg", resource_group_name=f"{args.cluster_name}-rg", location=args.region,
+                tags=self.tags, opts=self._opts,
+            )
+            self.resource_group_name = group.name
+        self._network(args)
+        self._cluster(args, zones)
+        self.gpu_agent_pools = {p.name: self._gpu_pool(p, zones) for p in pools}
+        self.nodes_ready: list[pulumi.Resource] = [self.aks_cluster]
+        self._audit_logs(args)
+        self.kubeconfig = self._kubeconfig()
+        self.k8s_provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self._admin_role]),
+        )
+        self.register_outputs(
+            {
+                "cloud": self.cloud,
+                "kubernetesVersion": self.kubernetes_version,
+                "clusterName": self.aks_cluster.name,
+                "endpoint": self.endpoint,
+                "oidcIssuer": self.oidc_issuer,
+                "kubeconfig": self.kubeconfig,
+            }
+        )
+
+    def _network(self, args: AksClusterArgs) -> None:
+        name, o = self.name, self._opts
+        nodes = list(ipaddress.ip_network(args.network.cidr).subnets(prefixlen_diff=1))[0]
+        self.vnet = azure.network.VirtualNetwork(
+            f"{name}-vnet",
+            resource_group_name=self.resource_group_name,
+            address_space=azure.network.AddressSpaceArgs(address_prefixes=[args.network.cidr]),
+            tags=self.tags,
+            # Subnets are their own resources; inline ones would fight them.
+            opts=pulumi.ResourceOptions.merge(o, pulumi.ResourceOptions(ignore_changes=["subnets"])),
+        )
+        self.subnet = azure.network.Subnet(
+            f"{name}-nodes",
+            resource_group_name=self.resource_group_name,
+            virtual_network_name=self.vnet.name,
+            address_prefix=str(nodes),
+            default_outbound_access=False,
+            opts=o,
+        )
+
+    def _cluster(self, args: AksClusterArgs, zones: list[str]) -> None:
+        name, o = self.name, self._opts
+        system = args.system_pool or DEFAULT_SYSTEM_POOL
+        public = args.endpoint.public
+        cilium = args.network_policy == "cilium"
+        self.aks_cluster = azure.containerservice.ManagedCluster(
+            f"{name}-aks",
+            resource_name_=args.cluster_name,
+            resource_group_name=self.resource_group_name,
+            location=args.region,
+            dns_prefix=args.cluster_name,
+            kubernetes_version=args.kubernetes_version,
+            identity=azure.containerservice.ManagedClusterIdentityArgs(type="SystemAssigned"),
+            sku=azure.containerservice.ManagedClusterSKUArgs(name="Base", tier=args.sku_tier),
+            enable_rbac=True,
+            aad_profile=azure.containerservice.ManagedClusterAADProfileArgs(
+                managed=True,
+                enable_azure_rbac=True,
+                admin_group_object_ids=list(args.admin_group_object_ids) or None,
+            ),
+            disable_local_accounts=True,
+            oidc_issuer_profile=azure.containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
+            security_profile=azure.containerservice.ManagedClusterSecurityProfileArgs(
+                workload_identity=azure.containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True)
+            ),
+            network_profile=azure.containerservice.ContainerServiceNetworkProfileArgs(
+                network_plugin="azure",
+                network_plugin_mode="overlay",
+                network_policy=args.network_policy,
+                network_dataplane="cilium" if cilium else "azure",
+                # Outside the VNet so pods and services never collide with node IPs.
+                pod_cidr="192.168.0.0/16",
+                service_cidr="172.16.0.0/16",
+                dns_service_ip="172.16.0.10",
+                load_balancer_sku="standard",
+            ),
+            api_server_access_profile=azure.containerservice.ManagedClusterAPIServerAccessProfileArgs(
+                enable_private_cluster=not public,
+                authorized_ip_ranges=list(args.endpoint.authorized_networks) if public else None,
+            ),
+            auto_upgrade_profile=azure.containerservice.ManagedClusterAutoUpgradeProfileArgs(
+                upgrade_channel=args.upgrade_channel, node_os_upgrade_channel="NodeImage"
+            ),
+            auto_scaler_profile=azure.containerservice.ManagedClusterPropertiesAutoScalerProfileArgs(
+                expander="least-waste",
+                balance_similar_node_groups="true",
+                skip_nodes_with_system_pods="false",
+                scale_down_unneeded_time="10m",
+                max_node_provision_time="15m",
+            ),
+            agent_pool_profiles=[
+                azure.containerservice.ManagedClusterAgentPoolProfileArgs(
+                    name=SYSTEM_POOL_NAME,
+                    mode="System",
+                    vm_size=system.machine_type,
+                    os_type="Linux",
+                    os_sku="Ubuntu",
+                    os_disk_size_gb=system.disk_size_gb,
+                    type="VirtualMachineScaleSets",
+                    enable_auto_scaling=True,
+                    count=system.min,
+                    min_count=system.min,
+                    max_count=system.max,
+                    availability_zones=zones,
+                    node_taints=[SYSTEM_TAINT],
+                    node_labels=self.system_node_labels,
+                    vnet_subnet_id=self.subnet.id,
+                    enable_node_public_ip=False,
+                )
+            ],
+            tags=self.tags,
+            opts=pulumi.ResourceOptions.merge(
+                o,
+                pulumi.ResourceOptions(
+                    protect=args.protect,
+                    # AKS's autoscaler owns the system pool's node count.
+                    ignore_changes=["agentPoolProfiles[0].count"],
+                ),
+            ),
+        )
+        self.endpoint = self.aks_cluster.private_fqdn if not public else self.aks_cluster.fqdn
+        self.oidc_issuer = self.aks_cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
+        client = azure.authorization.get_client_config_output(opts=self._invoke)
+        # The identity running `pulumi up` manages the Kubernetes objects (no local accounts).
+        self._admin_role = azure.authorization.RoleAssignment(
+            f"{name}-deployer-admin",
+            principal_id=client.object_id,
+            role_definition_id=client.subscription_id.apply(
+                lambda s: f"/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{AKS_RBAC_CLUSTER_ADMIN}"
+            ),
+            scope=self.aks_cluster.id,
+            opts=o,
+        )
+
+    def _gpu_pool(self, pool: GpuPool, zones: list[str]) -> azure.containerservice.AgentPool:
+        spot = pool.capacity == "spot"
+        taints = [str(pool.taint)] + ([SPOT_TAINT] if spot else [])
+        mig = pool.sharing.profile if pool.sharing.mode == "mig" else None
+        return azure.containerservice.AgentPool(
+            f"{self.name}-{pool.name}",
+            resource_group_name=self.resource_group_name,
+            resource_name_=self.aks_cluster.name,
+            agent_pool_name=pool.name,
+            mode="User",
+            vm_size=pool.machine_type,
+            os_type="Linux",
+            os_sku="Ubuntu",
+            os_disk_size_gb=pool.disk_size_gb,
+            type="VirtualMachineScaleSets",
+            enable_auto_scaling=True,
+            count=pool.min,
+            min_count=pool.min,
+            max_count=pool.max,
+            availability_zones=zones,
+            node_taints=taints,
+            node_labels=pool.labels,
+            vnet_subnet_id=self.subnet.id,
+            enable_node_public_ip=False,
+            scale_set_priority="Spot" if spot else "Regular",
+            scale_set_eviction_policy="Delete" if spot else None,
+            spot_max_price=-1 if spot else None,
+            # "None" leaves the driver to the GPU Operator (API 2025-xx, azure-native 3.x).
+            gpu_profile=azure.containerservice.GPUProfileArgs(
+                driver="None" if self.gpu_driver == "gpu-operator" else "Install"
+            ),
+            gpu_instance_profile=f"MIG{mig.removeprefix('all-').split('g')[0]}g" if mig else None,
+            tags=self.tags,
+            opts=pulumi.ResourceOptions.merge(
+                self._opts, pulumi.ResourceOptions(ignore_changes=["count"])
+            ),
+        )
+
+    def _audit_logs(self, args: AksClusterArgs) -> None:
+        name, o = self.name, self._opts
+        self.log_workspace = azure.operationalinsights.Workspace(
+            f"{name}-logs",
+            resource_group_name=self.resource_group_name,
+            sku=azure.operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
+            retention_in_days=args.log_retention_days,
+            tags=self.tags,
+            opts=o,
+        )
+        self.audit_diagnostics = azure.monitor.DiagnosticSetting(
+            f"{name}-audit",
+            name="ai-platform-audit",
+            resource_uri=self.aks_cluster.id,
+            workspace_id=self.log_workspace.id,
+            log_analytics_destination_type="Dedicated",
+            logs=[azure.monitor.DiagnosticsLogSettingsArgs(category=c, enabled=True) for c in AUDIT_LOG_CATEGORIES],
+            opts=o,
+        )
+
+    def _kubeconfig(self) -> pulumi.Output[str]:
+        ctx = self.args.cluster_name
+        creds = azure.containerservice.list_managed_cluster_user_credentials_output(
+            resource_group_name=self.resource_group_name, resource_name=self.aks_cluster.name, opts=self._invoke
+        )
+        server_ca = creds.kubeconfigs.apply(lambda k: _server_and_ca(k[0].value))
+        self.certificate_authority = pulumi.Output.secret(server_ca.apply(lambda sc: sc[1]))
+        # kubelogin with the Azure CLI login: non-interactive, like `pulumi up` itself.
+        return pulumi.Output.secret(
+            server_ca.apply(
+                lambda sc: json.dumps(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Config",
+                        "clusters": [{"name": ctx, "cluster": {"server": sc[0], "certificate-authority-data": sc[1]}}],
+                        "contexts": [{"name": ctx, "context": {"cluster": ctx, "user": ctx}}],
+                        "current-context": ctx,
+                        "users": [
+                            {
+                                "name": ctx,
+                                "user": {
+                                    "exec": {
+                                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                                        "command": "kubelogin",
+                                        "args": ["get-token", "--login", "azurecli", "--server-id", AKS_AAD_SERVER_ID],
+                                        "interactiveMode": "Never",
+                                    }
+                                },
+                            }
+                        ],
+                    }
+                )
+            )
+        )

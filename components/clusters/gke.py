@@ -1,0 +1,336 @@
+"""GkeCluster: a private, regional, VPC-native GKE cluster with GPU node pools."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Literal
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+from pydantic import Field
+
+from .base import (
+    LABEL_POOL,
+    SYSTEM_POOL_NAME,
+    GpuPool,
+    ManagedClusterArgs,
+    NodePoolSpec,
+    resolve_gpu_pools,
+)
+
+DEFAULT_SYSTEM_POOL = NodePoolSpec(machine_type="e2-standard-4")
+# Lets the GPU Operator's device plugin own the GPUs (NVIDIA's GKE guidance).
+NO_GKE_DEVICE_PLUGIN_LABEL = "gke-no-default-nvidia-gpu-device-plugin"
+NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
+_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+
+
+class GkeClusterArgs(ManagedClusterArgs):
+    """Inputs of `GkeCluster` (plus the shared `ManagedClusterArgs`)."""
+
+    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    """GCP project id."""
+    region: str = Field(pattern=r"^[a-z]+-[a-z]+\d+$")
+    """GCP region, e.g. us-central1 (the cluster is regional)."""
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
+    """GKE release channel. @default REGULAR"""
+    autoscaling_profile: Literal["BALANCED", "OPTIMIZE_UTILIZATION"] = "OPTIMIZE_UTILIZATION"
+    """Cluster autoscaler profile. @default OPTIMIZE_UTILIZATION"""
+
+
+def subnet_ranges(cidr: str) -> tuple[str, str, str]:
+    """(nodes, services, pods) carved from the VPC block: the first quarter for nodes,
+    a sixteenth for services, the upper half for pods (a /16 gives 16k nodes IPs and a
+    /17 of pod IPs: 128 nodes at GKE's default /24 per node)."""
+    net = ipaddress.ip_network(cidr)
+    quarters = list(net.subnets(prefixlen_diff=2))
+    services = next(quarters[1].subnets(new_prefix=min(net.prefixlen + 4, 28)))
+    pods = list(net.subnets(prefixlen_diff=1))[1]
+    return str(quarters[0]), str(services), str(pods)
+
+
+class GkeCluster(pulumi.ComponentResource):
+    """A GKE cluster hardened for CIS: private nodes, Workload Identity, shielded nodes,
+    Dataplane V2, database encryption with Cloud KMS, no legacy ABAC or client certificates,
+    a least-privilege node service account, and one tainted, autoscaled pool per GPU pool."""
+
+    cloud = "gcp"
+
+    def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        pools = resolve_gpu_pools(self.cloud, args.gpu_pools)
+        super().__init__("ai-platform:clusters:GkeCluster", name, None, opts)
+        self.name = name
+        self.args = args
+        self.kubernetes_version = args.kubernetes_version
+        self.gpu_pools: tuple[GpuPool, ...] = pools
+        self.system_node_labels = {LABEL_POOL: SYSTEM_POOL_NAME}
+        self.gpu_driver = args.gpu_driver
+        self.autoscaler = None  # GKE's own cluster autoscaler scales the pools
+        self.gcp_provider = gcp.Provider(
+            f"{name}-gcp",
+            project=args.project,
+            region=args.region,
+            default_labels={"ai-platform-cluster": args.cluster_name, "managed-by": "pulumi",
+                            **{k.replace(":", "-").lower(): v.lower() for k, v in args.tags.items()}},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._opts = pulumi.ResourceOptions(parent=self, provider=self.gcp_provider)
+        self._network(args)
+        self._encryption(args)
+        self._cluster(args)
+        self.system_node_pool = self._node_pool(
+            SYSTEM_POOL_NAME, args.system_pool or DEFAULT_SYSTEM_POOL, labels=self.system_node_labels
+        )
+        self.gpu_node_pools = {p.name: self._node_pool(p.name, p, labels=p.labels, gpu=p) for p in pools}
+        self.nodes_ready: list[pulumi.Resource] = [self.system_node_pool]
+        self.kubeconfig = self._kubeconfig()
+        self.k8s_provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.register_outputs(
+            {
+                "cloud": self.cloud,
+                "kubernetesVersion": self.kubernetes_version,
+                "clusterName": self.gke_cluster.name,
+                "endpoint": self.endpoint,
+                "kubeconfig": self.kubeconfig,
+            }
+        )
+
+    def _network(self, args: GkeClusterArgs) -> None:
+        name, o = self.name, self._opts
+        nodes, services, pods = subnet_ranges(args.network.cidr)
+        self.vpc = gcp.compute.Network(f"{name}-vpc", auto_create_subnetworks=False, opts=o)
+        self.subnet = gcp.compute.Subnetwork(
+            f"{name}-nodes",
+            network=self.vpc.id,
+            region=args.region,
+            ip_cidr_range=nodes,
+            private_ip_google_access=True,
+            secondary_ip_ranges=[
+                gcp.compute.SubnetworkSecondaryIpRangeArgs(range_name="pods", ip_cidr_range=pods),
+                gcp.compute.SubnetworkSecondaryIpRangeArgs(range_name="services", ip_cidr_range=services),
+            ],
+            opts=o,
+        )
+        # Private nodes reach registries and Google APIs through Cloud NAT only.
+        router = gcp.compute.Router(f"{name}-router", network=self.vpc.id, region=args.region, opts=o)
+        gcp.compute.RouterNat(
+            f"{name}-nat",
+            router=router.name,
+            region=args.region,
+            nat_ip_allocate_option="AUTO_ONLY",
+            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            log_config=gcp.compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
+            opts=o,
+        )
+
+    def _encryption(self, args: GkeClusterArgs) -> None:
+        name, o = self.name, self._opts
+        protected = pulumi.ResourceOptions.merge(o, pulumi.ResourceOptions(protect=args.protect))
+        ring = gcp.kms.KeyRing(f"{name}-keyring", location=args.region, opts=o)
+        self.kms_key = gcp.kms.CryptoKey(
+            f"{name}-secrets-key",
+            key_ring=ring.id,
+            purpose="ENCRYPT_DECRYPT",
+            rotation_period="7776000s",  # 90 days
+            opts=protected,
+        )
+        number = gcp.organizations.get_project_output(
+            project_id=args.project, opts=pulumi.InvokeOutputOptions(provider=self.gcp_provider, parent=self)
+        ).number
+        # GKE's service agent encrypts etcd secrets with the key.
+        self._key_access = gcp.kms.CryptoKeyIAMMember(
+            f"{name}-secrets-key-gke",
+            crypto_key_id=self.kms_key.id,
+            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            member=number.apply(lambda n: f"serviceAccount:service-{n}@container-engine-robot.iam.gserviceaccount.com"),
+            opts=o,
+        )
+        self.node_service_account = gcp.serviceaccount.Account(
+            f"{name}-nodes-sa",
+            account_id=f"{args.cluster_name[:24]}-nodes",
+            display_name=f"{args.cluster_name} GKE nodes (least privilege)",
+            opts=o,
+        )
+        self._node_roles = [
+            gcp.projects.IAMMember(
+                f"{name}-nodes-sa-{role.split('/')[-1].replace('.', '-').lower()}",
+                project=args.project,
+                role=role,
+                member=self.node_service_account.email.apply(lambda e: f"serviceAccount:{e}"),
+                opts=o,
+            )
+            for role in NODE_ROLES
+        ]
+
+    def _cluster(self, args: GkeClusterArgs) -> None:
+        name, o = self.name, self._opts
+        public = args.endpoint.public
+        self.gke_cluster = gcp.container.Cluster(
+            f"{name}-gke",
+            name=args.cluster_name,
+            location=args.region,
+            min_master_version=args.kubernetes_version,
+            release_channel=gcp.container.ClusterReleaseChannelArgs(channel=args.release_channel),
+            network=self.vpc.id,
+            subnetwork=self.subnet.id,
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
+                cluster_secondary_range_name="pods", services_secondary_range_name="services"
+            ),
+            remove_default_node_pool=True,
+            initial_node_count=1,
+            # The short-lived default pool still must not use the default compute SA.
+            node_config=gcp.container.ClusterNodeConfigArgs(
+                service_account=self.node_service_account.email,
+                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+                shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+                workload_metadata_config=gcp.container.ClusterNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
+            ),
+            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
+                enable_private_nodes=True, enable_private_endpoint=not public
+            ),
+            master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+                cidr_blocks=[
+                    gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=c, display_name=c)
+                    for c in args.endpoint.authorized_networks
+                ],
+                gcp_public_cidrs_access_enabled=False,
+            ),
+            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
+                workload_pool=f"{args.project}.svc.id.goog"
+            ),
+            enable_shielded_nodes=True,
+            datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2 enforces NetworkPolicy
+            database_encryption=gcp.container.ClusterDatabaseEncryptionArgs(
+                state="ENCRYPTED", key_name=self.kms_key.id
+            ),
+            enable_legacy_abac=False,
+            master_auth=gcp.container.ClusterMasterAuthArgs(
+                client_certificate_config=gcp.container.ClusterMasterAuthClientCertificateConfigArgs(
+                    issue_client_certificate=False
+                )
+            ),
+            cluster_autoscaling=gcp.container.ClusterClusterAutoscalingArgs(
+                enabled=False,  # no node auto-provisioning: pools are declared here
+                autoscaling_profile=args.autoscaling_profile,
+            ),
+            deletion_protection=args.protect,
+            opts=pulumi.ResourceOptions.merge(
+                o,
+                pulumi.ResourceOptions(
+                    protect=args.protect,
+                    depends_on=[self._key_access, *self._node_roles],
+                    # GKE replaces the default pool's config once it is removed.
+                    ignore_changes=["nodeConfig", "initialNodeCount"],
+                ),
+            ),
+        )
+        self.endpoint = self.gke_cluster.endpoint
+        self.certificate_authority = self.gke_cluster.master_auth.apply(lambda m: m.cluster_ca_certificate)
+
+    def _node_pool(self, pool_name: str, spec, *, labels: dict[str, str], gpu: GpuPool | None = None):
+        name, o = self.name, self._opts
+        accelerators = None
+        taints = None
+        labels = dict(labels)
+        if gpu is not None:
+            if self.gpu_driver == "gpu-operator":
+                labels[NO_GKE_DEVICE_PLUGIN_LABEL] = "true"
+            sharing = gpu.sharing
+            accelerators = [
+                gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
+                    type=gpu.accelerator,
+                    count=gpu.gpus,
+                    # Google installs the driver in both modes; the operator then skips its own.
+                    gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
+                        gpu_driver_version="DEFAULT"
+                    ),
+                    gpu_partition_size=sharing.profile.removeprefix("all-") if sharing.mode == "mig" else None,
+                    gpu_sharing_config=(
+                        gcp.container.NodePoolNodeConfigGuestAcceleratorGpuSharingConfigArgs(
+                            gpu_sharing_strategy="TIME_SHARING", max_shared_clients_per_gpu=sharing.replicas
+                        )
+                        if sharing.mode == "time-slicing"
+                        else None
+                    ),
+                )
+            ]
+            taints = [
+                gcp.container.NodePoolNodeConfigTaintArgs(
+                    key=gpu.taint.key, value=gpu.taint.value, effect=_EFFECTS[gpu.taint.effect]
+                )
+            ]
+        return gcp.container.NodePool(
+            f"{name}-{pool_name}",
+            cluster=self.gke_cluster.id,
+            location=self.args.region,
+            version=None,  # follows the release channel
+            initial_node_count=0 if spec.min == 0 else None,
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                total_min_node_count=spec.min,
+                total_max_node_count=spec.max,
+                location_policy="ANY" if gpu is not None else "BALANCED",
+            ),
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=spec.machine_type,
+                disk_size_gb=spec.disk_size_gb,
+                disk_type="pd-balanced",
+                image_type="COS_CONTAINERD",
+                spot=gpu is not None and gpu.capacity == "spot",
+                service_account=self.node_service_account.email,
+                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+                labels=labels,
+                taints=taints,
+                guest_accelerators=accelerators,
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+                metadata={"disable-legacy-endpoints": "true"},
+            ),
+            ignore_node_count_changes=True,
+            opts=pulumi.ResourceOptions.merge(
+                o,
+                # GKE's autoscaler owns the node count.
+                pulumi.ResourceOptions(ignore_changes=["nodeCount", "initialNodeCount"]),
+            ),
+        )
+
+    def _kubeconfig(self) -> pulumi.Output[str]:
+        ctx = self.args.cluster_name
+        return pulumi.Output.secret(
+            pulumi.Output.all(self.endpoint, self.certificate_authority).apply(
+                lambda a: json.dumps(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Config",
+                        "clusters": [
+                            {"name": ctx, "cluster": {"server": f"https://{a[0]}", "certificate-authority-data": a[1]}}
+                        ],
+                        "contexts": [{"name": ctx, "context": {"cluster": ctx, "user": ctx}}],
+                        "current-context": ctx,
+                        "users": [
+                            {
+                                "name": ctx,
+                                "user": {
+                                    "exec": {
+                                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                                        "command": "gke-gcloud-auth-plugin",
+                                        "installHint": "gcloud components install gke-gcloud-auth-plugin",
+                                        "provideClusterInfo": True,
+                                        "interactiveMode": "Never",
+                                    }
+                                },
+                            }
+                        ],
+                    }
+                )
+            )
+        )

@@ -1,0 +1,131 @@
+"""One config, four clouds: moving between clouds is a change of `cloud:` (plus that
+cloud's machine types), and the Kubernetes layer stays the same."""
+
+from __future__ import annotations
+
+import pytest
+
+from stacks import plan as plan_mod
+from stacks import validate
+from stacks.config import ConfigError, parse, physical_name
+
+from .conftest import REPO, inputs
+
+STACKS = {
+    "aws": REPO / "Pulumi.prod.yaml",
+    "gcp": REPO / "examples" / "Pulumi.prod-gcp.yaml",
+    "azure": REPO / "examples" / "Pulumi.prod-azure.yaml",
+    "existing": REPO / "examples" / "Pulumi.prod-existing.yaml",
+}
+
+
+@pytest.fixture(scope="module")
+def plans():
+    return {cloud: plan_mod.plan(config_file=path) for cloud, path in STACKS.items()}
+
+
+@pytest.mark.parametrize("cloud", list(STACKS))
+def test_prod_plans_clean_on_every_cloud(plans, cloud):
+    result = plans[cloud]
+    assert result.exit_code == 0, (result.config_errors, result.violations, result.findings)
+    (component,) = [r for r in result.run.registrations if r.type.startswith("ai-platform:clusters:")]
+    assert result.run.component_outputs[component.urn]["cloud"] == cloud
+
+
+def _kubernetes_layer(result) -> dict:
+    objects = {}
+    for r in result.run.resources:
+        if r.custom and validate.is_kubernetes_object(r.type):
+            p = inputs(r)
+            objects[(r.type, p["metadata"].get("namespace"), p["metadata"]["name"])] = p
+    return objects
+
+
+def test_kubernetes_layer_is_identical_on_every_cloud(plans):
+    layers = {cloud: _kubernetes_layer(result) for cloud, result in plans.items()}
+    assert len(layers["aws"]) == 21  # 3 tenants x 7 objects
+    for cloud, layer in layers.items():
+        assert layer == layers["aws"], cloud
+
+
+def test_gpu_taint_on_every_cloud(plans):
+    taints = {}
+    for cloud, result in plans.items():
+        for r in result.run.resources:
+            p = inputs(r)
+            if r.type == "aws:eks/nodeGroup:NodeGroup" and p["amiType"].endswith("NVIDIA"):
+                taints.setdefault(cloud, set()).update(f"{t['key']}={t['value']}" for t in p["taints"])
+            elif r.type == "gcp:container/nodePool:NodePool" and p["nodeConfig"].get("guestAccelerators"):
+                taints.setdefault(cloud, set()).update(f"{t['key']}={t['value']}" for t in p["nodeConfig"]["taints"])
+            elif r.type == "azure-native:containerservice:AgentPool":
+                taints.setdefault(cloud, set()).add(p["nodeTaints"][0].split(":")[0])
+    assert taints == {"aws": {"nvidia.com/gpu=true"}, "gcp": {"nvidia.com/gpu=present"},
+                      "azure": {"nvidia.com/gpu=present"}}
+
+
+BASE = {"environment": "prod", "tenants": [{"name": "research", "gpus": 8}]}
+
+
+def problems(cluster: dict) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as exc:
+        parse({**BASE, "clusters": [{"name": "primary", **cluster}]})
+    return exc.value.problems
+
+
+@pytest.mark.parametrize(
+    ("cluster", "path", "message"),
+    [
+        ({"cloud": "aws", "region": "us-west-2", "gpuPools": [{"name": "a100", "machineType": "p4d.24xlarge", "gpus": 4}]},
+         "clusters[0].gpuPools[0].gpus", "pool 'a100': p4d.24xlarge has 8 GPU(s), not 4"),
+        ({"cloud": "gcp", "project": "acme-ml", "region": "us-central1",
+          "gpuPools": [{"name": "a100", "machineType": "a2-highgpu-1g", "accelerator": "nvidia-l4"}]},
+         "clusters[0].gpuPools[0].accelerator", "pool 'a100': a2-highgpu-1g needs accelerator nvidia-tesla-a100, not nvidia-l4"),
+        ({"cloud": "azure", "region": "westeurope",
+          "gpuPools": [{"name": "a100", "machineType": "Standard_NC24ads_A100_v4", "gpuModel": "t4"}]},
+         "clusters[0].gpuPools[0].gpuModel", "pool 'a100': Standard_NC24ads_A100_v4 carries a100-80gb, not t4"),
+        ({"cloud": "gcp", "project": "acme-ml", "region": "us-central1",
+          "gpuPools": [{"name": "t4", "machineType": "n1-standard-8"}]},
+         "clusters[0].gpuPools[0].accelerator", "takes attachable GPUs"),
+        ({"cloud": "existing", "kubeconfigPath": "examples/kind-kubeconfig.yaml", "gpuPools": [{"name": "a100"}]},
+         "clusters[0].gpuPools[0].gpus", "existing clusters need gpus and gpuModel"),
+    ],
+)
+def test_gpu_model_and_machine_type_must_agree(cluster, path, message):
+    assert any(p == f"ai-platform:{path}" and message in m for p, m in problems(cluster)), problems(cluster)
+
+
+@pytest.mark.parametrize(
+    ("cluster", "path", "message"),
+    [
+        ({"cloud": "gcp", "region": "us-central1"}, "clusters[0].project", "required for gcp clusters"),
+        ({"cloud": "aws", "region": "us-west-2", "project": "x"}, "clusters[0].project", "only applies to gcp clusters"),
+        ({"cloud": "gcp", "project": "acme-ml", "region": "us-central1", "accessEntries": []},
+         "clusters[0].accessEntries", "only applies to aws clusters"),
+        ({"cloud": "existing"}, "clusters[0].kubeconfig", "exactly one of kubeconfig or kubeconfigPath"),
+        ({"cloud": "existing", "kubeconfigPath": "nope.yaml"}, "clusters[0].kubeconfigPath", "cannot read 'nope.yaml'"),
+        ({"cloud": "existing", "kubeconfig": "x", "region": "us-west-2"}, "clusters[0].region", "only applies to"),
+        ({"cloud": "azure", "region": "westeurope", "gpuPools": [{"name": "a100-pool", "machineType": "Standard_NC24ads_A100_v4"}]},
+         "clusters[0].gpuPools", "1-12 lower-case letters and digits"),
+        ({"cloud": "azure", "region": "West Europe"}, "clusters[0].region", "should match pattern"),
+        ({"cloud": "gcp", "project": "acme-ml", "region": "us-central1",
+          "gpuPools": [{"name": "l4", "machineType": "g2-standard-8", "sharing": {"mode": "mig", "profile": "all-1g.10gb"}}]},
+         "clusters[0].gpuPools[0].sharing", "l4 GPUs do not support MIG"),
+        ({"cloud": "aws", "region": "us-west-2",
+          "gpuPools": [{"name": "l4", "machineType": "g6.xlarge", "sharing": {"mode": "time-slicing", "replicas": 4}}]},
+         "clusters[0].gpuPools[0].sharing", "needs the GPU Operator"),
+        ({"cloud": "gcp", "project": "acme-ml", "region": "us-central1",
+          "gpuPools": [{"name": "l4", "machineType": "g2-standard-8", "sharing": {"mode": "time-slicing"}}]},
+         "clusters[0].gpuPools[0].sharing.replicas", "required for time-slicing"),
+        ({"cloud": "aws", "region": "us-west-2", "systemPool": {"machineType": "m6i.large", "min": 0}},
+         "clusters[0].systemPool.min", "must be >= 1"),
+    ],
+)
+def test_cloud_specific_keys(cluster, path, message):
+    assert any(p == f"ai-platform:{path}" and message in m for p, m in problems(cluster)), problems(cluster)
+
+
+def test_physical_names_fit_gke_and_never_change():
+    assert physical_name("ai-platform", "prod", "primary") == "ai-platform-prod-primary"
+    long = physical_name("ai-platform", "customer-acme-production-eu", "primary")
+    assert len(long) <= 40 and long == physical_name("ai-platform", "customer-acme-production-eu", "primary")
+    assert long != physical_name("ai-platform", "customer-acme-production-eu", "burst")
