@@ -29,6 +29,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from components.addons import versions
 from policies.rules import ALL_POLICIES
 
 from . import validate
@@ -224,7 +225,8 @@ def _kubernetes_version(run: Run, r: Registration) -> str | None:
 
 def run_validation(run: Run, result: PlanResult) -> None:
     upstream = validate.upstream_dir()
-    objects = releases = 0
+    objects = customs = releases = 0
+    skipped_customs = 0
     for r in run.resources:
         if not r.custom:
             continue
@@ -234,30 +236,41 @@ def run_validation(run: Run, result: PlanResult) -> None:
             if version is None:
                 result.findings.append(validate.Finding(r.urn, "kubernetes", "cannot tell which cluster/version it targets"))
                 continue
-            objects += 1
             problem = validate.kubernetes_object(inputs, version)
+            if problem == validate.NO_SCHEMA:
+                if upstream is None:
+                    skipped_customs += 1
+                    continue
+                customs += 1
+                problem = validate.custom_resource(inputs, upstream)
+                kind = "custom-resource"
+            else:
+                objects += 1
+                kind = "kubernetes"
             if problem:
-                result.findings.append(validate.Finding(r.urn, "kubernetes", problem))
+                result.findings.append(validate.Finding(r.urn, kind, problem))
         elif r.type == validate.HELM_RELEASE:
-            if upstream is None:
+            chart = versions.chart_for(str(inputs.get("chart")), str(inputs.get("version")))
+            if chart is None:
+                result.findings.append(validate.Finding(
+                    r.urn, "helm-values", f"{inputs.get('chart')} {inputs.get('version')} is not a pinned chart"))
                 continue
-            chart, version = inputs.get("chart"), inputs.get("version")
-            defaults = validate.chart_defaults(upstream, f"{chart}-{version}.values.yaml")
+            if upstream is None or chart in versions.NO_VALUES:
+                continue
+            defaults = validate.chart_defaults(upstream, chart.values_file, chart.values_root)
             if defaults is None:
-                result.findings.append(
-                    validate.Finding(r.urn, "helm-values", f"no upstream default values for {chart} {version}")
-                )
+                result.findings.append(validate.Finding(r.urn, "helm-values", f"no upstream {chart.values_file}"))
                 continue
             releases += 1
-            freeform = validate.FREEFORM_VALUES.get(str(chart), set())
+            freeform = validate.FREEFORM_VALUES.get(chart.name, set())
             for key in validate.unknown_value_keys(inputs.get("values") or {}, defaults, freeform):
-                result.findings.append(
-                    validate.Finding(r.urn, "helm-values", f"values key {key!r} does not exist in {chart} {version}")
-                )
-    result.checked = {"kubernetesObjects": objects, "helmReleases": releases}
+                result.findings.append(validate.Finding(
+                    r.urn, "helm-values", f"values key {key!r} does not exist in {chart.upstream}"))
+    result.checked = {"kubernetesObjects": objects, "customResources": customs, "helmReleases": releases}
     if upstream is None:
         result.skipped.append(
-            f"Helm values not checked: upstream chart data not found (set ${validate.UPSTREAM_ENV})"
+            f"Helm values and {skipped_customs} custom resources not checked: upstream data not found "
+            f"(set ${validate.UPSTREAM_ENV} or run `make upstream`)"
         )
 
 
@@ -334,6 +347,7 @@ def report(result: PlanResult) -> dict:
             "mandatoryViolations": len(result.mandatory),
             "advisoryViolations": len(result.violations) - len(result.mandatory),
             "kubernetesObjectsChecked": result.checked.get("kubernetesObjects", 0),
+            "customResourcesChecked": result.checked.get("customResources", 0),
             "helmReleasesChecked": result.checked.get("helmReleases", 0),
             "invalidObjects": len(result.findings),
             "skipped": result.skipped,
@@ -469,8 +483,9 @@ def render(result: PlanResult) -> str:
         f"Resources: {rep['resources']} to create ({rep['protected']} protected)",
         f"Policies:  {rep['policies']} evaluated, {rep['mandatoryViolations']} mandatory and "
         f"{rep['advisoryViolations']} advisory violations",
-        f"Schemas:   {rep['kubernetesObjectsChecked']} Kubernetes objects (strict), "
-        f"{rep['helmReleasesChecked']} Helm values trees checked; {rep['invalidObjects']} invalid",
+        f"Schemas:   {rep['kubernetesObjectsChecked']} Kubernetes objects and {rep['customResourcesChecked']} "
+        f"custom resources (strict), {rep['helmReleasesChecked']} Helm values trees checked; "
+        f"{rep['invalidObjects']} invalid",
         *[f"Skipped:   {s}" for s in result.skipped],
         "Outputs:   " + ", ".join(f"{k} [secret]" if k in secret else k for k in sorted(run.outputs)),
         NOTE,

@@ -8,14 +8,19 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import yaml
+
+from components.addons import versions
 
 UPSTREAM_ENV = "AI_PLATFORM_UPSTREAM"
 REPO = Path(__file__).resolve().parent.parent
@@ -23,7 +28,10 @@ REPO = Path(__file__).resolve().parent.parent
 _NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize")
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 # Value maps a chart passes through verbatim (its defaults list only examples).
-FREEFORM_VALUES: dict[str, set[str]] = {"cluster-autoscaler": {"extraArgs"}}
+FREEFORM_VALUES: dict[str, set[str]] = {
+    versions.CLUSTER_AUTOSCALER.name: {"extraArgs"},
+    versions.ISTIOD.name: {"meshConfig", "global.proxy"},
+}
 
 
 @dataclass
@@ -51,8 +59,12 @@ def manifest(inputs: dict) -> dict:
     return {k: v for k, v in inputs.items() if not k.startswith("__")}
 
 
+NO_SCHEMA = "no-schema"
+
+
 def kubernetes_object(inputs: dict, kubernetes_version: str) -> str | None:
-    """The validation error for one object, or None when it is valid."""
+    """The validation error for one core object, None when it is valid, or NO_SCHEMA
+    when it is not a core kind (a custom resource)."""
     version = f"{kubernetes_version}.0"
     try:
         kubernetes_validate.validate(manifest(inputs), version, strict=True)
@@ -60,18 +72,75 @@ def kubernetes_object(inputs: dict, kubernetes_version: str) -> str | None:
         where = ".".join(str(p) for p in exc.path) or "(root)"
         return f"{where}: {exc.message}"
     except kubernetes_validate.SchemaNotFoundError:
-        return f"no schema for {inputs.get('apiVersion')}/{inputs.get('kind')} in Kubernetes {kubernetes_version}"
+        return NO_SCHEMA
     except kubernetes_validate.VersionNotSupportedError:
         return f"kubernetes-validate has no schemas for Kubernetes {kubernetes_version}"
     return None
 
 
 @functools.cache
-def chart_defaults(upstream: Path, values_file: str) -> Any:
+def chart_defaults(upstream: Path, values_file: str, root: str | None = None) -> Any:
     path = upstream / "charts" / values_file
     if not path.is_file():
         return None
-    return yaml.safe_load(path.read_text()) or {}
+    # Some charts ship Go-template placeholders in values.yaml (`tag: {{ tag }}`).
+    text = re.sub(r"\{\{[^}]*\}\}", "templated", path.read_text())
+    doc = yaml.safe_load(text) or {}
+    return doc.get(root, {}) if root else doc
+
+
+# -- custom resources against the pinned CRDs ---------------------------------------------
+
+
+@functools.cache
+def crd_schemas(upstream: Path) -> dict[tuple[str, str, str], dict]:
+    """(group, version, kind) -> openAPIV3Schema, for every CRD in the upstream data."""
+    out = {}
+    for path in sorted((upstream / "crds").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc["spec"]
+            for version in spec["versions"]:
+                schema = (version.get("schema") or {}).get("openAPIV3Schema")
+                if schema:
+                    out[(spec["group"], version["name"], spec["names"]["kind"])] = schema
+    return out
+
+
+def strict_schema(schema: Any) -> Any:
+    """An openAPIV3Schema as a JSON schema that, like the API server with strict field
+    validation, rejects fields the CRD does not declare."""
+    if isinstance(schema, list):
+        return [strict_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: strict_schema(v) for k, v in schema.items() if k not in ("default",)}
+    if out.pop("x-kubernetes-int-or-string", False):
+        out.pop("type", None)
+        out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
+    if "properties" in out and "additionalProperties" not in out and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+
+def custom_resource(inputs: dict, upstream: Path) -> str | None:
+    """The validation error for one custom resource, or None when it is valid."""
+    api_version, kind = inputs.get("apiVersion", ""), inputs.get("kind", "")
+    group, _, version = api_version.rpartition("/")
+    schema = crd_schemas(upstream).get((group, version, kind))
+    if schema is None:
+        return f"no pinned CRD for {api_version} {kind}"
+    schema = copy.deepcopy(schema)
+    # The API server validates metadata itself; CRD schemas leave it open.
+    schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+    validator = jsonschema.Draft7Validator(strict_schema(schema))
+    errors = sorted(validator.iter_errors(manifest(inputs)), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        where = ".".join(str(p) for p in e.path) or "(root)"
+        return f"{where}: {e.message}"
+    return None
 
 
 def unknown_value_keys(values: Any, defaults: Any, freeform: set[str], prefix: str = "") -> list[str]:

@@ -33,9 +33,12 @@ def test_prod_plans_clean_on_every_cloud(plans, cloud):
 
 
 def _kubernetes_layer(result) -> dict:
+    """Kubernetes objects of the platform layer (not the ones a cluster component makes
+    for its own cloud, such as EKS's gp3 StorageClass)."""
+    clusters = {r.urn for r in result.run.registrations if r.type.startswith("ai-platform:clusters:")}
     objects = {}
     for r in result.run.resources:
-        if r.custom and validate.is_kubernetes_object(r.type):
+        if r.custom and validate.is_kubernetes_object(r.type) and r.parent not in clusters:
             p = inputs(r)
             objects[(r.type, p["metadata"].get("namespace"), p["metadata"]["name"])] = p
     return objects

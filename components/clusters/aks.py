@@ -87,7 +87,7 @@ class AksCluster(pulumi.ComponentResource):
     cloud = "azure"
 
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        pools = resolve_gpu_pools(self.cloud, args.gpu_pools)
+        pools = resolve_gpu_pools(self.cloud, args.gpu_pools, args.gpu_driver)
         super().__init__("ai-platform:clusters:AksCluster", name, None, opts)
         self.name = name
         self.args = args
@@ -95,6 +95,10 @@ class AksCluster(pulumi.ComponentResource):
         self.gpu_pools: tuple[GpuPool, ...] = pools
         self.system_node_labels = {LABEL_POOL: SYSTEM_POOL_NAME}
         self.gpu_driver = args.gpu_driver
+        # AKS leaves the driver to the operator ("gpuProfile.driver: None" on the pools).
+        self.gpu_operator_values = {"driver": {"enabled": True}, "toolkit": {"enabled": True}}
+        self.internal_lb_annotations = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
+        self.storage_class = "managed-csi"
         self.autoscaler = None  # AKS's own cluster autoscaler scales the pools
         self.azure_provider = azure.Provider(f"{name}-azure", location=args.region,
                                              opts=pulumi.ResourceOptions(parent=self))
@@ -250,7 +254,8 @@ class AksCluster(pulumi.ComponentResource):
     def _gpu_pool(self, pool: GpuPool, zones: list[str]) -> azure.containerservice.AgentPool:
         spot = pool.capacity == "spot"
         taints = [str(pool.taint)] + ([SPOT_TAINT] if spot else [])
-        mig = pool.sharing.profile if pool.sharing.mode == "mig" else None
+        # With the operator, its MIG manager partitions the GPUs; AKS's own only otherwise.
+        mig = pool.sharing.profile if pool.sharing.mode == "mig" and self.gpu_driver == "cloud" else None
         return azure.containerservice.AgentPool(
             f"{self.name}-{pool.name}",
             resource_group_name=self.resource_group_name,

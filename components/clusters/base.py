@@ -131,8 +131,11 @@ class GpuPoolError(ValueError):
 
 # The GPU taint value each cloud's tooling uses (EKS managed node groups use "true").
 GPU_TAINT_VALUES = {"aws": "true", "gcp": "present", "azure": "present", "existing": "present"}
-# Sharing the cloud provides itself; anything else needs the GPU Operator.
+# Sharing the cloud provides itself when its own device plugin runs (gpu_driver "cloud").
 NATIVE_SHARING = {"gcp": {"time-slicing", "mig"}, "azure": {"mig"}}
+# Node labels the GPU Operator reads to pick a pool's device-plugin config and MIG layout.
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 
 
 def _machine(cloud: str, spec: GpuPoolSpec) -> tuple[str, int, str | None]:
@@ -176,19 +179,24 @@ def _machine(cloud: str, spec: GpuPoolSpec) -> tuple[str, int, str | None]:
     return known.model, known.gpus, known.accelerator
 
 
-def resolve_gpu_pool(cloud: str, spec: GpuPoolSpec) -> GpuPool:
+def resolve_gpu_pool(cloud: str, spec: GpuPoolSpec, gpu_driver: str = "cloud") -> GpuPool:
     """Fill in the GPU model, count and accelerator from the catalog, rejecting
-    contradictions and sharing modes the pool cannot do."""
+    contradictions and sharing modes the pool cannot do. With the GPU Operator, sharing
+    is the operator's on every cloud, selected per pool by node label."""
     model, gpus, accelerator = _machine(cloud, spec)
     mode = spec.sharing.mode
-    if mode != "none" and mode not in NATIVE_SHARING.get(cloud, set()):
+    operator = gpu_driver == "gpu-operator"
+    if mode != "none" and not operator and mode not in NATIVE_SHARING.get(cloud, set()):
         raise GpuPoolError(
-            "sharing",
-            f"pool {spec.name!r}: {mode} on {cloud} needs the GPU Operator, which is not available in this release",
+            "sharing", f"pool {spec.name!r}: {mode} on {cloud} needs the GPU Operator (addons.gpuOperator)"
         )
     if mode == "mig" and model not in catalog.MIG_CAPABLE:
         raise GpuPoolError("sharing", f"pool {spec.name!r}: {model} GPUs do not support MIG")
     labels = {LABEL_POOL: spec.name, LABEL_GPU_MODEL: model, LABEL_CAPACITY: spec.capacity}
+    if operator and mode == "time-slicing":
+        labels[DEVICE_PLUGIN_CONFIG_LABEL] = spec.name
+    if operator and mode == "mig":
+        labels[MIG_CONFIG_LABEL] = spec.sharing.profile
     return GpuPool(
         name=spec.name,
         machine_type=spec.machine_type,
@@ -205,9 +213,9 @@ def resolve_gpu_pool(cloud: str, spec: GpuPoolSpec) -> GpuPool:
     )
 
 
-def resolve_gpu_pools(cloud: str, specs: tuple[GpuPoolSpec, ...]) -> tuple[GpuPool, ...]:
+def resolve_gpu_pools(cloud: str, specs: tuple[GpuPoolSpec, ...], gpu_driver: str = "cloud") -> tuple[GpuPool, ...]:
     """Resolve every pool; names must be unique and not the system pool's."""
-    pools = tuple(resolve_gpu_pool(cloud, p) for p in specs)
+    pools = tuple(resolve_gpu_pool(cloud, p, gpu_driver) for p in specs)
     names = [p.name for p in pools]
     if len(set(names)) != len(names) or SYSTEM_POOL_NAME in names:
         raise ValueError(f"GPU pool names must be unique and not {SYSTEM_POOL_NAME!r}: {names}")
@@ -329,4 +337,10 @@ class Cluster(Protocol):
     autoscaler: AutoscalerBinding | None
     """Set when the cloud needs the cluster-autoscaler chart (none for native autoscalers)."""
     gpu_driver: str
-    """Who installs the NVIDIA driver and device plugin: "cloud" or "gpu-operator"."""
+    """Who runs the NVIDIA device plugin (and GPU sharing): "cloud" or "gpu-operator"."""
+    gpu_operator_values: dict
+    """GPU Operator chart values this cluster needs: driver/toolkit mode, host paths."""
+    internal_lb_annotations: dict[str, str]
+    """Service annotations that make a LoadBalancer internal on this cloud."""
+    storage_class: str | None
+    """StorageClass for platform volumes (None: the cluster default)."""

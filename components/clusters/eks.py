@@ -29,6 +29,8 @@ NVIDIA_AMI_TYPE = "AL2023_x86_64_NVIDIA"
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
 DEFAULT_SYSTEM_POOL = NodePoolSpec(machine_type="m6i.large")
 AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+EBS_STORAGE_CLASS = "gp3-encrypted"
 AUTOSCALER_NAMESPACE = "kube-system"
 _ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:(role|user|assumed-role)/.+$")
 _EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
@@ -75,7 +77,7 @@ class EksCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         # Validate everything before registering anything.
-        pools = resolve_gpu_pools(self.cloud, args.gpu_pools)
+        pools = resolve_gpu_pools(self.cloud, args.gpu_pools, args.gpu_driver)
         super().__init__("ai-platform:clusters:EksCluster", name, None, opts)
 
         self.name = name
@@ -83,8 +85,11 @@ class EksCluster(pulumi.ComponentResource):
         self.kubernetes_version = args.kubernetes_version
         self.gpu_pools: tuple[GpuPool, ...] = pools
         self.system_node_labels = {LABEL_POOL: SYSTEM_POOL_NAME}
-        # The NVIDIA AMI ships the driver and toolkit either way.
         self.gpu_driver = args.gpu_driver
+        # The NVIDIA AMI ships the driver and the container toolkit.
+        self.gpu_operator_values = {"driver": {"enabled": False}, "toolkit": {"enabled": False}}
+        self.internal_lb_annotations = {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
+        self.storage_class = EBS_STORAGE_CLASS
         zones = args.network.zones or 2
         nat = args.network.nat_gateways or "single"
 
@@ -139,6 +144,7 @@ class EksCluster(pulumi.ComponentResource):
             kubeconfig=self.kubeconfig,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self._storage()
         self.register_outputs(
             {
                 "cloud": self.cloud,
@@ -463,8 +469,8 @@ class EksCluster(pulumi.ComponentResource):
 
     # -- autoscaler and access ----------------------------------------------------------
 
-    def _autoscaler_role(self, args: EksClusterArgs) -> None:
-        name, o = self.name, self._opts
+    def _irsa_role(self, role: str, namespace: str, service_account: str) -> aws.iam.Role:
+        """An IAM role only the given Kubernetes service account can assume (IRSA)."""
         issuer_host = self.oidc_issuer.apply(lambda url: url.removeprefix("https://"))
         trust = pulumi.Output.all(self.oidc_provider.arn, issuer_host).apply(
             lambda a: json.dumps(
@@ -477,7 +483,7 @@ class EksCluster(pulumi.ComponentResource):
                             "Action": "sts:AssumeRoleWithWebIdentity",
                             "Condition": {
                                 "StringEquals": {
-                                    f"{a[1]}:sub": f"system:serviceaccount:{AUTOSCALER_NAMESPACE}:{AUTOSCALER_SERVICE_ACCOUNT}",
+                                    f"{a[1]}:sub": f"system:serviceaccount:{namespace}:{service_account}",
                                     f"{a[1]}:aud": "sts.amazonaws.com",
                                 }
                             },
@@ -486,7 +492,11 @@ class EksCluster(pulumi.ComponentResource):
                 }
             )
         )
-        self.autoscaler_role = aws.iam.Role(f"{name}-autoscaler-role", assume_role_policy=trust, opts=o)
+        return aws.iam.Role(f"{self.name}-{role}-role", assume_role_policy=trust, opts=self._opts)
+
+    def _autoscaler_role(self, args: EksClusterArgs) -> None:
+        name, o = self.name, self._opts
+        self.autoscaler_role = self._irsa_role("autoscaler", AUTOSCALER_NAMESPACE, AUTOSCALER_SERVICE_ACCOUNT)
         aws.iam.RolePolicy(
             f"{name}-autoscaler-policy",
             role=self.autoscaler_role.id,
@@ -507,6 +517,40 @@ class EksCluster(pulumi.ComponentResource):
                 },
             }
         )
+
+    def _storage(self) -> None:
+        """The EBS CSI driver (EKS add-on, IRSA) and an encrypted gp3 StorageClass, so
+        platform volumes (Prometheus, Grafana) can be provisioned."""
+        name, o = self.name, self._opts
+        role = self._irsa_role("ebs-csi", "kube-system", EBS_CSI_SERVICE_ACCOUNT)
+        attach = aws.iam.RolePolicyAttachment(
+            f"{name}-ebs-csi-policy",
+            role=role.name,
+            policy_arn=self._partition.apply(lambda p: f"arn:{p}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"),
+            opts=o,
+        )
+        self.ebs_csi_addon = aws.eks.Addon(
+            f"{name}-ebs-csi",
+            cluster_name=self.eks_cluster.name,
+            addon_name="aws-ebs-csi-driver",
+            service_account_role_arn=role.arn,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions.merge(
+                o, pulumi.ResourceOptions(depends_on=[attach, self.system_node_group])
+            ),
+        )
+        self.storage_class_resource = k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=EBS_STORAGE_CLASS),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true"},
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Delete",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider),
+        )
+        self.nodes_ready.append(self.ebs_csi_addon)
 
     def _kubeconfig(self, args: EksClusterArgs) -> pulumi.Output[str]:
         ctx = args.cluster_name

@@ -21,7 +21,7 @@ class ExistingClusterArgs(ClusterSpec):
     context: str | None = None
     """Context to use. @default the kubeconfig's current context"""
     gpu_driver: GpuDriver = "cloud"
-    """"cloud": the nodes already have the NVIDIA driver; "gpu-operator": the operator installs it. @default cloud"""
+    """Who runs the device plugin: "cloud" (already on the nodes) or "gpu-operator". @default cloud"""
 
 
 def endpoint_and_ca(kubeconfig: str, context: str | None) -> tuple[str, str]:
@@ -42,7 +42,7 @@ class ExistingCluster(pulumi.ComponentResource):
     cloud = "existing"
 
     def __init__(self, name: str, args: ExistingClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        pools = resolve_gpu_pools(self.cloud, args.gpu_pools)
+        pools = resolve_gpu_pools(self.cloud, args.gpu_pools, args.gpu_driver)
         super().__init__("ai-platform:clusters:ExistingCluster", name, None, opts)
         self.name = name
         self.args = args
@@ -50,6 +50,10 @@ class ExistingCluster(pulumi.ComponentResource):
         self.gpu_pools: tuple[GpuPool, ...] = pools
         self.system_node_labels: dict[str, str] = {}
         self.gpu_driver = args.gpu_driver
+        # Existing GPU nodes are expected to carry the NVIDIA driver already.
+        self.gpu_operator_values = {"driver": {"enabled": False}}
+        self.internal_lb_annotations: dict[str, str] = {}
+        self.storage_class = None
         self.autoscaler = None  # node scaling is the cluster owner's business
         self.nodes_ready: list[pulumi.Resource] = []
         self.kubeconfig = pulumi.Output.secret(args.kubeconfig)

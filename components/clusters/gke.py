@@ -15,6 +15,7 @@ from .base import (
     LABEL_POOL,
     SYSTEM_POOL_NAME,
     GpuPool,
+    GpuSharing,
     ManagedClusterArgs,
     NodePoolSpec,
     resolve_gpu_pools,
@@ -23,6 +24,7 @@ from .base import (
 DEFAULT_SYSTEM_POOL = NodePoolSpec(machine_type="e2-standard-4")
 # Lets the GPU Operator's device plugin own the GPUs (NVIDIA's GKE guidance).
 NO_GKE_DEVICE_PLUGIN_LABEL = "gke-no-default-nvidia-gpu-device-plugin"
+GKE_NVIDIA_DIR = "/home/kubernetes/bin/nvidia"
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
 _EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 
@@ -59,7 +61,7 @@ class GkeCluster(pulumi.ComponentResource):
     cloud = "gcp"
 
     def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        pools = resolve_gpu_pools(self.cloud, args.gpu_pools)
+        pools = resolve_gpu_pools(self.cloud, args.gpu_pools, args.gpu_driver)
         super().__init__("ai-platform:clusters:GkeCluster", name, None, opts)
         self.name = name
         self.args = args
@@ -67,6 +69,15 @@ class GkeCluster(pulumi.ComponentResource):
         self.gpu_pools: tuple[GpuPool, ...] = pools
         self.system_node_labels = {LABEL_POOL: SYSTEM_POOL_NAME}
         self.gpu_driver = args.gpu_driver
+        # NVIDIA's GKE guidance: Google installs the driver under /home/kubernetes/bin/nvidia.
+        self.gpu_operator_values = {
+            "driver": {"enabled": False},
+            "toolkit": {"installDir": GKE_NVIDIA_DIR},
+            "hostPaths": {"driverInstallDir": GKE_NVIDIA_DIR},
+            "cdi": {"enabled": True},
+        }
+        self.internal_lb_annotations = {"networking.gke.io/load-balancer-type": "Internal"}
+        self.storage_class = "standard-rwo"
         self.autoscaler = None  # GKE's own cluster autoscaler scales the pools
         self.gcp_provider = gcp.Provider(
             f"{name}-gcp",
@@ -242,7 +253,8 @@ class GkeCluster(pulumi.ComponentResource):
         if gpu is not None:
             if self.gpu_driver == "gpu-operator":
                 labels[NO_GKE_DEVICE_PLUGIN_LABEL] = "true"
-            sharing = gpu.sharing
+            # With the operator, sharing is its device plugin's; GKE's own only otherwise.
+            sharing = gpu.sharing if self.gpu_driver == "cloud" else GpuSharing()
             accelerators = [
                 gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
                     type=gpu.accelerator,
