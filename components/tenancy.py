@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field, model_validator
@@ -10,6 +12,7 @@ from .clusters.base import GPU_RESOURCE
 from .spec import DnsLabel, Quantity, Spec
 
 LABEL_TENANT = "ai-platform.io/tenant"
+LOCAL_QUEUE = "default"  # tenants submit with `kueue.x-k8s.io/queue-name: default`
 # Namespaces the platform or Kubernetes own; a tenant may never take one over.
 RESERVED_NAMESPACES = frozenset(
     {"default", "kube-system", "kube-public", "kube-node-lease", "cert-manager", "istio-system",
@@ -36,7 +39,9 @@ class TenantSpec(Spec):
     name: DnsLabel
     """Tenant and namespace name (a DNS label, not a reserved namespace)."""
     gpus: int = Field(ge=0, le=100000)
-    """Quota on `requests.nvidia.com/gpu` in the namespace."""
+    """Guaranteed GPUs: the tenant's nominal Kueue quota."""
+    borrow_gpus: int = Field(default=0, ge=0, le=100000)
+    """GPUs it may borrow from idle quota of its cohort; the namespace quota is gpus + borrowGpus. @default 0"""
     cpu: Quantity = "16"
     """Quota on `requests.cpu`. @default 16"""
     memory: Quantity = "64Gi"
@@ -61,6 +66,20 @@ class TenantSpec(Spec):
         return self
 
 
+@dataclass(frozen=True)
+class TenantPlatform:
+    """What the platform on this cluster offers a tenant (from the enabled add-ons)."""
+
+    mesh_gateway_principal: str | None = None
+    """Istio is on: inject sidecars, admit only same-namespace and gateway traffic."""
+    mesh_namespace: str | None = None
+    """Where istiod runs; sidecars must reach it."""
+    allowed_source_namespaces: tuple[str, ...] = ()
+    """Platform namespaces that may call into the tenant (gateway, Knative activator, Prometheus)."""
+    cluster_queue: bool = False
+    """Kueue is on: a LocalQueue `default` feeds the tenant's ClusterQueue."""
+
+
 def _meta(name: str, namespace: str, tenant: str) -> k8s.meta.v1.ObjectMetaArgs:
     return k8s.meta.v1.ObjectMetaArgs(
         name=name,
@@ -81,8 +100,11 @@ class Tenant(pulumi.ComponentResource):
         name: str,
         spec: TenantSpec,
         kubernetes_version: str,
+        platform: TenantPlatform = TenantPlatform(),
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`opts.depends_on` should hold what installs the Istio and Kueue CRDs when
+        `platform` asks for an AuthorizationPolicy or a LocalQueue."""
         super().__init__("ai-platform:tenancy:Tenant", name, None, opts)
         ns = spec.name
         child = pulumi.ResourceOptions(parent=self)
@@ -95,7 +117,12 @@ class Tenant(pulumi.ComponentResource):
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=ns,
-                labels={LABEL_TENANT: ns, "app.kubernetes.io/managed-by": "pulumi", **pss},
+                labels={
+                    LABEL_TENANT: ns,
+                    "app.kubernetes.io/managed-by": "pulumi",
+                    **pss,
+                    **({"istio-injection": "enabled"} if platform.mesh_gateway_principal else {}),
+                },
             ),
             opts=child,
         )
@@ -110,7 +137,9 @@ class Tenant(pulumi.ComponentResource):
                     "requests.cpu": spec.cpu,
                     "requests.memory": spec.memory,
                     "limits.memory": spec.memory,
-                    f"requests.{GPU_RESOURCE}": str(spec.gpus),
+                    # Kueue guarantees `gpus` and lends up to `borrowGpus` more: the namespace
+                    # quota is the ceiling of both, so the two never disagree.
+                    f"requests.{GPU_RESOURCE}": str(spec.gpus + spec.borrow_gpus),
                     "pods": str(spec.pods),
                     "persistentvolumeclaims": str(spec.pvcs),
                     "requests.storage": spec.storage,
@@ -136,7 +165,33 @@ class Tenant(pulumi.ComponentResource):
             ),
             opts=in_ns,
         )
-        self.network_policies = self._network_policies(name, ns, in_ns)
+        self.network_policies = self._network_policies(name, ns, in_ns, platform)
+        self.authorization_policy = None
+        if platform.mesh_gateway_principal:
+            self.authorization_policy = k8s.apiextensions.CustomResource(
+                f"{name}-authz",
+                api_version="security.istio.io/v1",
+                kind="AuthorizationPolicy",
+                metadata=_meta("tenant-isolation", ns, ns),
+                spec={
+                    "action": "ALLOW",
+                    "rules": [
+                        {"from": [{"source": {"namespaces": [ns, *platform.allowed_source_namespaces]}}]},
+                        {"from": [{"source": {"principals": [platform.mesh_gateway_principal]}}]},
+                    ],
+                },
+                opts=in_ns,
+            )
+        self.local_queue = None
+        if platform.cluster_queue:
+            self.local_queue = k8s.apiextensions.CustomResource(
+                f"{name}-queue",
+                api_version="kueue.x-k8s.io/v1beta2",
+                kind="LocalQueue",
+                metadata=_meta(LOCAL_QUEUE, ns, ns),
+                spec={"clusterQueue": ns},
+                opts=in_ns,
+            )
         self.role_bindings = [
             k8s.rbac.v1.RoleBinding(
                 f"{name}-{role}s",
@@ -158,11 +213,41 @@ class Tenant(pulumi.ComponentResource):
         ]
         self.register_outputs({"namespace": self.namespace.metadata.name})
 
-    def _network_policies(self, name: str, ns: str, opts: pulumi.ResourceOptions) -> list:
+    def _network_policies(self, name: str, ns: str, opts: pulumi.ResourceOptions, platform: TenantPlatform) -> list:
         everything = k8s.meta.v1.LabelSelectorArgs()
         policy = k8s.networking.v1.NetworkPolicy
         spec = k8s.networking.v1.NetworkPolicySpecArgs
-        return [
+
+        def namespaces(names) -> list:
+            return [
+                k8s.networking.v1.NetworkPolicyPeerArgs(
+                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": n})
+                )
+                for n in names
+            ]
+
+        extra = []
+        if platform.allowed_source_namespaces or platform.mesh_namespace:
+            types = (["Ingress"] if platform.allowed_source_namespaces else []) + (
+                ["Egress"] if platform.mesh_namespace else [])
+            extra.append(
+                policy(
+                    f"{name}-allow-platform",
+                    metadata=_meta("allow-platform", ns, ns),
+                    spec=spec(
+                        pod_selector=everything,
+                        policy_types=types,
+                        ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                            from_=namespaces(platform.allowed_source_namespaces))]
+                        if platform.allowed_source_namespaces else None,
+                        # Sidecars fetch their config and certificates from istiod.
+                        egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=namespaces([platform.mesh_namespace]))]
+                        if platform.mesh_namespace else None,
+                    ),
+                    opts=opts,
+                )
+            )
+        return extra + [
             policy(
                 f"{name}-default-deny",
                 metadata=_meta("default-deny", ns, ns),

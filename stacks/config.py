@@ -24,7 +24,7 @@ from pydantic.alias_generators import to_camel
 from components.clusters import CLUSTER_TYPES
 from components.clusters.base import ClusterSpec, GpuPoolError, GpuPoolSpec, NetworkSpec, resolve_gpu_pool
 from components.clusters.eks import AccessEntrySpec
-from components.spec import DnsLabel, Spec
+from components.spec import DnsLabel, Quantity, Spec
 from components.tenancy import TenantSpec
 
 NAMESPACE = "ai-platform"
@@ -92,16 +92,70 @@ class ClusterConfig(ClusterSpec):
     """existing: kubeconfig context. @default its current context"""
 
 
-class ClusterAutoscalerAddon(Spec):
-    """The cluster-autoscaler chart (EKS)."""
-
+class Toggle(Spec):
     enabled: bool = True
-    """Install the cluster-autoscaler chart where the cloud has no native autoscaler. @default true"""
+    """Install it. @default true"""
+
+
+class ClusterAutoscalerAddon(Toggle):
+    """cluster-autoscaler chart where the cloud has no native autoscaler (EKS)."""
+
+
+class GpuOperatorAddon(Toggle):
+    """NVIDIA GPU Operator: device plugin, DCGM exporter, GPU sharing."""
+
+
+class ObservabilityAddon(Toggle):
+    """kube-prometheus-stack with GPU dashboards and alerts."""
+
+    retention: str = Field(default="15d", pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$")
+    """Prometheus retention. @default 15d"""
+    storage_size: Quantity = "50Gi"
+    """Prometheus volume size. @default 50Gi"""
+
+
+class MeshAddon(Toggle):
+    """Istio with STRICT mTLS and per-tenant AuthorizationPolicies."""
+
+
+class CertManagerAddon(Toggle):
+    """cert-manager (needed by serving)."""
+
+
+class ServingAddon(Toggle):
+    """KServe model serving."""
+
+    mode: Literal["knative", "standard"] = "knative"
+    """knative (scale to zero, canary splits; needs mesh) or standard. @default knative"""
+    example_inference_service: bool = False
+    """An example InferenceService in every tenant namespace. @default false"""
+
+
+class KueueAddon(Toggle):
+    """Kueue GPU quotas and fair sharing."""
 
 
 class AddonsConfig(Spec):
     cluster_autoscaler: ClusterAutoscalerAddon = ClusterAutoscalerAddon()
-    """cluster-autoscaler chart settings. @default enabled"""
+    """@default enabled"""
+    gpu_operator: GpuOperatorAddon = GpuOperatorAddon()
+    """@default enabled"""
+    observability: ObservabilityAddon = ObservabilityAddon()
+    """@default enabled, 15d retention, 50Gi"""
+    mesh: MeshAddon = MeshAddon()
+    """@default enabled"""
+    cert_manager: CertManagerAddon = CertManagerAddon()
+    """@default enabled"""
+    serving: ServingAddon = ServingAddon()
+    """@default enabled, knative"""
+    kueue: KueueAddon = KueueAddon()
+    """@default enabled"""
+
+
+# add-on -> (the add-ons it needs, why)
+ADDON_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "serving": (("certManager", "KServe's webhooks need cert-manager certificates"),),
+}
 
 
 class BurstingConfig(Spec):
@@ -124,6 +178,13 @@ class StackConfig(Spec):
     """Add-on toggles. @default all enabled"""
     bursting: BurstingConfig = BurstingConfig()
     """Cloud bursting. @default off"""
+    grafana_admin_password: str | None = None
+    """Grafana admin password; set with `pulumi config set --secret grafanaAdminPassword`. @default generated"""
+
+    @property
+    def replicas(self) -> int:
+        """Replicas of platform controllers: 2 in prod for availability, 1 elsewhere."""
+        return 2 if self.environment == "prod" else 1
 
     @property
     def primary(self) -> ClusterConfig:
@@ -144,6 +205,7 @@ class StackConfig(Spec):
 
 KEYS = tuple(StackConfig.model_fields)
 _STRUCTURED = {"clusters", "tenants", "addons", "bursting"}
+SECRET_KEYS = {"grafanaAdminPassword"}
 
 
 class ConfigError(Exception):
@@ -195,11 +257,21 @@ def raw_from_pulumi_config() -> dict[str, Any]:
 
 def load() -> StackConfig:
     """Load and validate the running stack's config; raises ConfigError."""
-    return parse(raw_from_pulumi_config(), project=pulumi.get_project(), stack=pulumi.get_stack())
+    from pulumi.runtime.config import is_config_secret
+
+    raw = raw_from_pulumi_config()
+    plain = {k for k in SECRET_KEYS if k in raw and not is_config_secret(f"{NAMESPACE}:{k}")}
+    return parse(raw, project=pulumi.get_project(), stack=pulumi.get_stack(), plain_secrets=plain)
 
 
-def parse(raw: Mapping[str, Any], project: str = "ai-platform", stack: str = "dev") -> StackConfig:
+def parse(
+    raw: Mapping[str, Any], project: str = "ai-platform", stack: str = "dev", plain_secrets: set[str] = frozenset()
+) -> StackConfig:
+    """Validate raw config; `plain_secrets` are secret keys that were stored in clear text."""
     problems = [(_path((key,)), _unknown_message(key, KEYS)) for key in raw if key not in KEYS]
+    problems += [
+        (_path((key,)), f"must be stored encrypted: pulumi config set --secret {key} ...") for key in sorted(plain_secrets)
+    ]
     known = {k: v for k, v in raw.items() if k in KEYS}
     try:
         config = StackConfig.model_validate(known)
@@ -272,6 +344,7 @@ def cluster_args(cfg: StackConfig, cluster: ClusterConfig, project: str, stack: 
     common = {
         "kubernetes_version": cluster.kubernetes_version,
         "gpu_pools": cluster.gpu_pools,
+        "gpu_driver": "gpu-operator" if cfg.addons.gpu_operator.enabled else "cloud",
         "tags": {"ai-platform:environment": cfg.environment, **cluster.tags},
     }
     if cluster.cloud == "existing":
@@ -363,10 +436,33 @@ def _cross_checks(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
                 if arn in seen_arns:
                     problems.append((_path((*at, "accessEntries", j, "principalArn")), f"duplicate principal {arn!r}"))
                 seen_arns.add(arn)
+    addons = raw.get("addons") if isinstance(raw.get("addons"), dict) else {}
+
+    def enabled(addon: str) -> bool:
+        value = addons.get(addon)
+        return not (isinstance(value, dict) and value.get("enabled") is False)
+
+    for addon, needs in ADDON_NEEDS.items():
+        for needed, why in needs:
+            if enabled(addon) and not enabled(needed):
+                problems.append((_path(("addons", addon, "enabled")), f"needs addons.{needed} ({why})"))
+    serving = addons.get("serving") if isinstance(addons.get("serving"), dict) else {}
+    if enabled("serving") and serving.get("mode", "knative") == "knative" and not enabled("mesh"):
+        problems.append((_path(("addons", "serving", "mode")), "knative needs addons.mesh (Knative's ingress is Istio); "
+                         "use mode: standard or enable the mesh"))
+    if serving.get("exampleInferenceService") is True and not enabled("serving"):
+        problems.append((_path(("addons", "serving", "exampleInferenceService")), "needs addons.serving"))
     bursting = raw.get("bursting")
     if isinstance(bursting, dict) and bursting.get("enabled") is True:
         problems.append((_path(("bursting", "enabled")), "cloud bursting is not available in this release"))
     return problems
+
+
+def _gpu_driver(raw: Mapping[str, Any]) -> str:
+    """"gpu-operator" when the GPU Operator add-on is on (the default)."""
+    addons = raw.get("addons") if isinstance(raw.get("addons"), dict) else {}
+    operator = addons.get("gpuOperator") if isinstance(addons.get("gpuOperator"), dict) else {}
+    return "cloud" if operator.get("enabled") is False else "gpu-operator"
 
 
 def _pool_checks(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -379,7 +475,7 @@ def _pool_checks(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
         for j, pool in _items(cluster.get("gpuPools")):
             try:
                 spec = GpuPoolSpec.model_validate(pool)
-                resolve_gpu_pool(cluster["cloud"], spec)
+                resolve_gpu_pool(cluster["cloud"], spec, _gpu_driver(raw))
             except ValidationError:
                 continue  # already reported by the schema
             except GpuPoolError as exc:

@@ -51,6 +51,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return self._gcp(t, name, inputs)
         if t.startswith("azure-native:"):
             return self._azure(t, name, inputs)
+        if t == "random:index/randomPassword:RandomPassword":
+            length = int(inputs.get("length", 16))
+            return f"{name}-id", {**inputs, "result": (_h("password", name) * 4)[:length]}
         if t.startswith("kubernetes:"):
             meta = inputs.get("metadata") or {}
             ns = meta.get("namespace")

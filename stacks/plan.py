@@ -255,7 +255,7 @@ def run_validation(run: Run, result: PlanResult) -> None:
                 result.findings.append(validate.Finding(
                     r.urn, "helm-values", f"{inputs.get('chart')} {inputs.get('version')} is not a pinned chart"))
                 continue
-            if upstream is None or chart in versions.NO_VALUES:
+            if upstream is None or chart.values_file is None:
                 continue
             defaults = validate.chart_defaults(upstream, chart.values_file, chart.values_root)
             if defaults is None:

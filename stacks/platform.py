@@ -1,4 +1,8 @@
-"""Composes the platform from a validated StackConfig: clusters -> add-ons -> tenants."""
+"""Composes the platform from a validated StackConfig: clusters -> add-ons -> tenants.
+
+Only real dependencies are explicit (custom resources after their CRDs, KServe after
+cert-manager, Knative after Istio); everything else installs in parallel.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,18 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from components.addons.cert_manager import CertManager
 from components.addons.cluster_autoscaler import ClusterAutoscaler
+from components.addons.gpu_operator import GpuOperator
+from components.addons.kueue import Kueue, TenantQuota
+from components.addons.mesh import GATEWAY_PRINCIPAL, Mesh
+from components.addons.mesh import NAMESPACE as MESH_NAMESPACE
+from components.addons.observability import NAMESPACE as MONITORING_NAMESPACE
+from components.addons.observability import Observability
+from components.addons.serving import KNATIVE_SERVING_NAMESPACE, Serving
 from components.clusters import CLUSTER_TYPES
 from components.clusters.base import Cluster
-from components.tenancy import Tenant
+from components.tenancy import Tenant, TenantPlatform
 
 from . import config as stack_config
 from .config import ClusterConfig, StackConfig
@@ -20,10 +32,19 @@ SOURCE_ENV = "AI_PLATFORM_CONFIG_SOURCE"
 
 
 @dataclass
+class ClusterPlatform:
+    """One cluster and what runs on it."""
+
+    cluster: Cluster
+    addons: dict[str, pulumi.ComponentResource] = field(default_factory=dict)
+    tenants: dict[str, Tenant] = field(default_factory=dict)
+
+
+@dataclass
 class Platform:
     config: StackConfig
-    clusters: dict[str, Cluster] = field(default_factory=dict)
-    tenants: dict[str, dict[str, Tenant]] = field(default_factory=dict)
+    clusters: dict[str, ClusterPlatform] = field(default_factory=dict)
+    grafana_passwords: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
 def config_source() -> str:
@@ -44,18 +65,79 @@ def _cluster(cfg: StackConfig, cluster: ClusterConfig) -> Cluster:
     return component(cluster.name, args)
 
 
+def build_cluster(cfg: StackConfig, cluster: Cluster) -> ClusterPlatform:
+    """Add-ons and tenants on one cluster."""
+    addons = cfg.addons
+    on = ClusterPlatform(cluster)
+    opts = pulumi.ResourceOptions(provider=cluster.k8s_provider)
+    name = cluster.name
+    if addons.cluster_autoscaler.enabled and cluster.autoscaler is not None:
+        on.addons["autoscaler"] = ClusterAutoscaler(f"{name}-autoscaler", cluster, opts=opts)
+    observability = mesh = kueue = None
+    if addons.observability.enabled:
+        grafana = cfg.grafana_admin_password
+        observability = Observability(
+            f"{name}-observability", cluster,
+            retention=addons.observability.retention,
+            storage_size=addons.observability.storage_size,
+            grafana_admin_password=pulumi.Output.secret(grafana) if grafana else None,
+            replicas=cfg.replicas, opts=opts,
+        )
+        on.addons["observability"] = observability
+    if addons.gpu_operator.enabled:
+        on.addons["gpuOperator"] = GpuOperator(
+            f"{name}-gpu-operator", cluster, service_monitor=observability is not None,
+            depends_on=[observability.release] if observability else None, opts=opts,
+        )
+    cert_manager = None
+    if addons.cert_manager.enabled:
+        cert_manager = CertManager(f"{name}-cert-manager", cluster, replicas=cfg.replicas, opts=opts)
+        on.addons["certManager"] = cert_manager
+    if addons.mesh.enabled:
+        mesh = Mesh(f"{name}-mesh", cluster, replicas=cfg.replicas, opts=opts)
+        on.addons["mesh"] = mesh
+    if addons.kueue.enabled:
+        quotas = tuple(TenantQuota(t.name, t.gpus, t.borrow_gpus, t.cpu, t.memory) for t in cfg.tenants)
+        kueue = Kueue(f"{name}-kueue", cluster, quotas, replicas=cfg.replicas,
+                      metrics=observability is not None, opts=opts)
+        on.addons["kueue"] = kueue
+
+    knative = addons.serving.enabled and addons.serving.mode == "knative"
+    sources = tuple(n for n, on_ in (
+        (MESH_NAMESPACE, mesh is not None), (KNATIVE_SERVING_NAMESPACE, knative),
+        (MONITORING_NAMESPACE, observability is not None)) if on_)
+    tenant_platform = TenantPlatform(
+        mesh_gateway_principal=GATEWAY_PRINCIPAL if mesh else None,
+        mesh_namespace=MESH_NAMESPACE if mesh else None,
+        allowed_source_namespaces=sources,
+        cluster_queue=kueue is not None,
+    )
+    crds = [r for r in ((mesh.base if mesh else None), (kueue.release if kueue else None)) if r is not None]
+    for t in cfg.tenants:
+        on.tenants[t.name] = Tenant(
+            f"{name}-{t.name}", t, cluster.kubernetes_version, tenant_platform,
+            opts=pulumi.ResourceOptions(provider=cluster.k8s_provider, depends_on=crds),
+        )
+    if addons.serving.enabled:
+        assert cert_manager is not None  # config validation guarantees it
+        on.addons["serving"] = Serving(
+            f"{name}-serving", cluster, addons.serving.mode, cert_manager.release,
+            mesh=[mesh.istiod, mesh.gateway] if mesh and knative else [],
+            example_tenants=[tn.namespace for tn in on.tenants.values()],
+            example_namespaces=tuple(t.name for t in cfg.tenants) if addons.serving.example_inference_service else (),
+            opts=opts,
+        )
+    return on
+
+
 def build(cfg: StackConfig) -> Platform:
     platform = Platform(cfg)
     for cluster_cfg in cfg.clusters:
         cluster = _cluster(cfg, cluster_cfg)
-        platform.clusters[cluster.name] = cluster
-        on_cluster = pulumi.ResourceOptions(provider=cluster.k8s_provider)
-        if cfg.addons.cluster_autoscaler.enabled and cluster.autoscaler is not None:
-            ClusterAutoscaler(f"{cluster.name}-autoscaler", cluster, opts=on_cluster)
-        platform.tenants[cluster.name] = {
-            t.name: Tenant(f"{cluster.name}-{t.name}", t, cluster.kubernetes_version, opts=on_cluster)
-            for t in cfg.tenants
-        }
+        platform.clusters[cluster.name] = build_cluster(cfg, cluster)
+        observability = platform.clusters[cluster.name].addons.get("observability")
+        if observability is not None:
+            platform.grafana_passwords[cluster.name] = observability.grafana_admin_password
     return platform
 
 
@@ -65,15 +147,18 @@ def export(platform: Platform) -> None:
         "clusters",
         {
             name: {
-                "cloud": c.cloud,
-                "kubernetesVersion": c.kubernetes_version,
-                "endpoint": c.endpoint,
-                "gpuPools": [p.name for p in c.gpu_pools],
+                "cloud": on.cluster.cloud,
+                "kubernetesVersion": on.cluster.kubernetes_version,
+                "endpoint": on.cluster.endpoint,
+                "gpuPools": [p.name for p in on.cluster.gpu_pools],
+                "addons": sorted(on.addons),
             }
-            for name, c in platform.clusters.items()
+            for name, on in platform.clusters.items()
         },
     )
-    pulumi.export("kubeconfigs", pulumi.Output.secret({n: c.kubeconfig for n, c in platform.clusters.items()}))
+    pulumi.export("kubeconfigs", pulumi.Output.secret({n: on.cluster.kubeconfig for n, on in platform.clusters.items()}))
+    if platform.grafana_passwords:
+        pulumi.export("grafanaAdminPasswords", pulumi.Output.secret(platform.grafana_passwords))
     pulumi.export("tenants", sorted(t.name for t in platform.config.tenants))
 
 

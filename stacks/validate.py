@@ -28,6 +28,13 @@ REPO = Path(__file__).resolve().parent.parent
 _NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize")
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 # Value maps a chart passes through verbatim (its defaults list only examples).
+# Value keys that hold Kubernetes objects or maps (labels, selectors, resources), whose
+# defaults are examples rather than the full set of keys.
+FREEFORM_KEYS = frozenset({
+    "nodeSelector", "annotations", "labels", "podLabels", "podAnnotations", "resources", "securityContext",
+    "containerSecurityContext", "podSecurityContext", "affinity", "additionalLabels", "serviceAnnotations",
+    "storageSpec", "matchLabels",
+})
 FREEFORM_VALUES: dict[str, set[str]] = {
     versions.CLUSTER_AUTOSCALER.name: {"extraArgs"},
     versions.ISTIOD.name: {"meshConfig", "global.proxy"},
@@ -132,8 +139,9 @@ def custom_resource(inputs: dict, upstream: Path) -> str | None:
     if schema is None:
         return f"no pinned CRD for {api_version} {kind}"
     schema = copy.deepcopy(schema)
-    # The API server validates metadata itself; CRD schemas leave it open.
-    schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+    # The API server handles these itself; some CRDs (Istio's) leave them out of the schema.
+    props = schema.setdefault("properties", {})
+    props.update({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}})
     validator = jsonschema.Draft7Validator(strict_schema(schema))
     errors = sorted(validator.iter_errors(manifest(inputs)), key=lambda e: list(e.path))
     if errors:
@@ -155,7 +163,7 @@ def unknown_value_keys(values: Any, defaults: Any, freeform: set[str], prefix: s
             continue
         default = defaults[key]
         # An empty or null default is a free-form map (annotations, resources, selectors).
-        if path in freeform or not isinstance(default, dict) or not default:
+        if path in freeform or key in FREEFORM_KEYS or not isinstance(default, dict) or not default:
             continue
         unknown += unknown_value_keys(value, default, freeform, f"{path}.")
     return unknown

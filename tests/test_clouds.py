@@ -46,9 +46,14 @@ def _kubernetes_layer(result) -> dict:
 
 def test_kubernetes_layer_is_identical_on_every_cloud(plans):
     layers = {cloud: _kubernetes_layer(result) for cloud, result in plans.items()}
-    assert len(layers["aws"]) == 21  # 3 tenants x 7 objects
+    tenants = {"research", "recsys", "nlp"}
     for cloud, layer in layers.items():
-        assert layer == layers["aws"], cloud
+        # The same objects everywhere (GPU pool flavors included: pools are named by role)...
+        assert set(layer) == set(layers["aws"]), cloud
+        # ...and the tenants' namespace kits identical to the letter.
+        kit = {k: v for k, v in layer.items() if k[1] in tenants or (k[0].endswith(":Namespace") and k[2] in tenants)}
+        assert kit == {k: v for k, v in layers["aws"].items() if k in kit}, cloud
+        assert len(kit) == 3 * 10  # namespace, quota, limits, 4 network policies, authz, queue, admins
 
 
 def test_gpu_taint_on_every_cloud(plans):
@@ -69,9 +74,9 @@ def test_gpu_taint_on_every_cloud(plans):
 BASE = {"environment": "prod", "tenants": [{"name": "research", "gpus": 8}]}
 
 
-def problems(cluster: dict) -> list[tuple[str, str]]:
+def problems(cluster: dict, **extra) -> list[tuple[str, str]]:
     with pytest.raises(ConfigError) as exc:
-        parse({**BASE, "clusters": [{"name": "primary", **cluster}]})
+        parse({**BASE, **extra, "clusters": [{"name": "primary", **cluster}]})
     return exc.value.problems
 
 
@@ -113,9 +118,6 @@ def test_gpu_model_and_machine_type_must_agree(cluster, path, message):
         ({"cloud": "gcp", "project": "acme-ml", "region": "us-central1",
           "gpuPools": [{"name": "l4", "machineType": "g2-standard-8", "sharing": {"mode": "mig", "profile": "all-1g.10gb"}}]},
          "clusters[0].gpuPools[0].sharing", "l4 GPUs do not support MIG"),
-        ({"cloud": "aws", "region": "us-west-2",
-          "gpuPools": [{"name": "l4", "machineType": "g6.xlarge", "sharing": {"mode": "time-slicing", "replicas": 4}}]},
-         "clusters[0].gpuPools[0].sharing", "needs the GPU Operator"),
         ({"cloud": "gcp", "project": "acme-ml", "region": "us-central1",
           "gpuPools": [{"name": "l4", "machineType": "g2-standard-8", "sharing": {"mode": "time-slicing"}}]},
          "clusters[0].gpuPools[0].sharing.replicas", "required for time-slicing"),
@@ -125,6 +127,16 @@ def test_gpu_model_and_machine_type_must_agree(cluster, path, message):
 )
 def test_cloud_specific_keys(cluster, path, message):
     assert any(p == f"ai-platform:{path}" and message in m for p, m in problems(cluster)), problems(cluster)
+
+
+def test_sharing_outside_the_cloud_needs_the_gpu_operator():
+    cluster = {"cloud": "aws", "region": "us-west-2", "gpuPools": [
+        {"name": "l4", "machineType": "g6.xlarge", "sharing": {"mode": "time-slicing", "replicas": 4}}]}
+    found = problems(cluster, addons={"gpuOperator": {"enabled": False}})
+    assert ("ai-platform:clusters[0].gpuPools[0].sharing",
+            "pool 'l4': time-slicing on aws needs the GPU Operator (addons.gpuOperator)") in found
+    # With the operator (the default) the same pool is fine.
+    parse({**BASE, "clusters": [{"name": "primary", **cluster}]})
 
 
 def test_physical_names_fit_gke_and_never_change():

@@ -27,7 +27,8 @@ def test_program_reads_config_the_way_the_pulumi_engine_passes_it(monkeypatch):
     assert run.error is None, run.error
     (eks,) = run.by_type("aws:eks/cluster:Cluster")
     assert eks.inputs["name"] == "ai-platform-staging-primary"
-    assert [n.inputs["metadata"]["name"] for n in run.by_type("kubernetes:core/v1:Namespace")] == ["team-a"]
+    assert [n.inputs["metadata"]["name"] for n in run.by_type("kubernetes:core/v1:Namespace")
+            if "ai-platform.io/tenant" in n.inputs["metadata"]["labels"]] == ["team-a"]
 
 
 def test_bad_config_stops_pulumi_up_with_a_run_error_naming_the_stack_file(monkeypatch):

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from ..clusters.base import Cluster
 from . import versions
+from .common import merge, release, system_placement
 
 NAMESPACE = "kube-system"
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 class ClusterAutoscaler(pulumi.ComponentResource):
@@ -32,7 +25,6 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 f"supported: {', '.join(versions.CLUSTER_AUTOSCALER_TAGS)}"
             )
         super().__init__("ai-platform:addons:ClusterAutoscaler", name, None, opts)
-        chart = versions.CLUSTER_AUTOSCALER
         common = {
             "image": {"repository": versions.CLUSTER_AUTOSCALER_IMAGE, "tag": tag},
             "extraArgs": {
@@ -42,7 +34,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 "skip-nodes-with-system-pods": False,
                 "scale-down-unneeded-time": "10m",
             },
-            "nodeSelector": dict(cluster.system_node_labels),
+            **system_placement(cluster),
             "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
             "securityContext": {
                 "runAsNonRoot": True,
@@ -56,20 +48,9 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 "capabilities": {"drop": ["ALL"]},
             },
         }
-        values = pulumi.Output.from_input(cluster.autoscaler.values).apply(lambda v: _merge(common, v))
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name="cluster-autoscaler",
-            chart=chart.name,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
-            namespace=NAMESPACE,
-            values=values,
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=5,
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=cluster.k8s_provider, depends_on=list(cluster.nodes_ready)
-            ),
+        values = pulumi.Output.from_input(cluster.autoscaler.values).apply(lambda v: merge(common, v))
+        self.release = release(
+            f"{name}-release", versions.CLUSTER_AUTOSCALER, NAMESPACE, values, self, cluster,
+            release_name="cluster-autoscaler",
         )
         self.register_outputs({"status": self.release.status})

@@ -16,14 +16,15 @@ class Chart:
     version: str
     repo: str | None
     """Classic Helm repository; None for OCI charts."""
-    upstream: str
-    """Name of the chart's default values in the upstream data: `<upstream>.values.yaml`."""
+    upstream: str | None
+    """Name of the chart's default values in the upstream data (`<upstream>.values.yaml`);
+    None where the upstream data has no values for it (then its values are not checked)."""
     values_root: str | None = None
     """Key the chart nests its defaults under (Istio uses `_internal_defaults_do_not_set`)."""
 
     @property
-    def values_file(self) -> str:
-        return f"{self.upstream}.values.yaml"
+    def values_file(self) -> str | None:
+        return f"{self.upstream}.values.yaml" if self.upstream else None
 
 
 _ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
@@ -37,19 +38,19 @@ KUBE_PROMETHEUS_STACK = Chart("kube-prometheus-stack", "88.5.3", "https://promet
 ISTIO_BASE = Chart("base", "1.30.3", _ISTIO_REPO, "istio-base-1.30.3", _ISTIO_ROOT)
 ISTIOD = Chart("istiod", "1.30.3", _ISTIO_REPO, "istiod-1.30.3", _ISTIO_ROOT)
 ISTIO_GATEWAY = Chart("gateway", "1.30.3", _ISTIO_REPO, "istio-gateway-1.30.3", _ISTIO_ROOT)
+# The CNI node agent lets sidecars start without NET_ADMIN (Pod Security "restricted").
+ISTIO_CNI = Chart("cni", "1.30.3", _ISTIO_REPO, None, _ISTIO_ROOT)
 CERT_MANAGER = Chart("cert-manager", "v1.21.1", "https://charts.jetstack.io", "cert-manager-v1.21.1")
 KUEUE = Chart("oci://registry.k8s.io/kueue/charts/kueue", "0.19.2", None, "kueue-0.19.2")
-KSERVE_CRD = Chart("oci://ghcr.io/kserve/charts/kserve-crd", "v0.20.0", None, "kserve-crd-v0.20.0")
+KSERVE_CRD = Chart("oci://ghcr.io/kserve/charts/kserve-crd", "v0.20.0", None, None)
 KSERVE = Chart("oci://ghcr.io/kserve/charts/kserve-resources", "v0.20.0", None, "kserve-resources-v0.20.0")
 KNATIVE_OPERATOR = Chart("knative-operator", "v0.50.0", "https://knative.github.io/operator",
                          "knative-operator-v0.50.0")
 
 CHARTS: tuple[Chart, ...] = (
-    CLUSTER_AUTOSCALER, GPU_OPERATOR, KUBE_PROMETHEUS_STACK, ISTIO_BASE, ISTIOD, ISTIO_GATEWAY,
+    CLUSTER_AUTOSCALER, GPU_OPERATOR, KUBE_PROMETHEUS_STACK, ISTIO_BASE, ISTIOD, ISTIO_GATEWAY, ISTIO_CNI,
     CERT_MANAGER, KUEUE, KSERVE_CRD, KSERVE, KNATIVE_OPERATOR,
 )
-# Charts whose values we never set: nothing to check against.
-NO_VALUES = frozenset({KSERVE_CRD})
 
 
 def chart_for(name: str, version: str) -> Chart | None:

@@ -99,6 +99,7 @@ class AksCluster(pulumi.ComponentResource):
         self.gpu_operator_values = {"driver": {"enabled": True}, "toolkit": {"enabled": True}}
         self.internal_lb_annotations = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
         self.storage_class = "managed-csi"
+        self.istio_platform = None
         self.autoscaler = None  # AKS's own cluster autoscaler scales the pools
         self.azure_provider = azure.Provider(f"{name}-azure", location=args.region,
                                              opts=pulumi.ResourceOptions(parent=self))

@@ -344,3 +344,5 @@ class Cluster(Protocol):
     """Service annotations that make a LoadBalancer internal on this cloud."""
     storage_class: str | None
     """StorageClass for platform volumes (None: the cluster default)."""
+    istio_platform: str | None
+    """Istio's `global.platform` for its CNI plugin ("gke" puts CNI binaries where GKE wants them)."""

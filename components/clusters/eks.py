@@ -90,6 +90,7 @@ class EksCluster(pulumi.ComponentResource):
         self.gpu_operator_values = {"driver": {"enabled": False}, "toolkit": {"enabled": False}}
         self.internal_lb_annotations = {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
         self.storage_class = EBS_STORAGE_CLASS
+        self.istio_platform = None
         zones = args.network.zones or 2
         nat = args.network.nat_gateways or "single"
 

@@ -54,6 +54,7 @@ class ExistingCluster(pulumi.ComponentResource):
         self.gpu_operator_values = {"driver": {"enabled": False}}
         self.internal_lb_annotations: dict[str, str] = {}
         self.storage_class = None
+        self.istio_platform = None
         self.autoscaler = None  # node scaling is the cluster owner's business
         self.nodes_ready: list[pulumi.Resource] = []
         self.kubeconfig = pulumi.Output.secret(args.kubeconfig)

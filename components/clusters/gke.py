@@ -78,6 +78,7 @@ class GkeCluster(pulumi.ComponentResource):
         }
         self.internal_lb_annotations = {"networking.gke.io/load-balancer-type": "Internal"}
         self.storage_class = "standard-rwo"
+        self.istio_platform = "gke"
         self.autoscaler = None  # GKE's own cluster autoscaler scales the pools
         self.gcp_provider = gcp.Provider(
             f"{name}-gcp",

@@ -1,0 +1,150 @@
+"""Observability: kube-prometheus-stack with GPU dashboards and GPU alerts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from ..clusters.base import Cluster
+from . import versions
+from .common import namespace, release, system_placement
+
+NAMESPACE = "monitoring"
+GRAFANA_SECRET = "grafana-admin"
+DASHBOARD_LABEL = "grafana_dashboard"
+DASHBOARDS = Path(__file__).parent / "dashboards"
+
+# GPU health and waste, on the DCGM exporter's metrics.
+GPU_RULES = [
+    {
+        "name": "gpu-health",
+        "rules": [
+            {
+                "alert": "GpuXidError",
+                "expr": "max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0",
+                "for": "0m",
+                "labels": {"severity": "critical"},
+                "annotations": {
+                    "summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}",
+                    "description": "XID errors signal driver or hardware faults; drain the node if they repeat.",
+                },
+            },
+            {
+                "alert": "GpuTemperatureHigh",
+                "expr": "max by (Hostname, gpu) (DCGM_FI_DEV_GPU_TEMP) > 85",
+                "for": "5m",
+                "labels": {"severity": "warning"},
+                "annotations": {"summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} at {{ $value }}°C"},
+            },
+            {
+                "alert": "GpuMemoryNearlyFull",
+                "expr": "max by (Hostname, gpu, namespace, pod) (DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)) > 0.95",
+                "for": "10m",
+                "labels": {"severity": "warning"},
+                "annotations": {"summary": "GPU memory of {{ $labels.namespace }}/{{ $labels.pod }} is over 95% full"},
+            },
+        ],
+    },
+    {
+        "name": "gpu-waste",
+        "rules": [
+            {
+                "alert": "GpuAllocatedButIdle",
+                "expr": 'avg by (namespace, pod) (avg_over_time(DCGM_FI_DEV_GPU_UTIL{pod!=""}[1h])) < 5',
+                "for": "1h",
+                "labels": {"severity": "info"},
+                "annotations": {
+                    "summary": "{{ $labels.namespace }}/{{ $labels.pod }} holds GPUs that were idle for an hour",
+                    "description": "Allocated GPUs under 5% utilization: release them to the queue.",
+                },
+            }
+        ],
+    },
+]
+
+
+class Observability(pulumi.ComponentResource):
+    """kube-prometheus-stack with retention and persistent storage, a Grafana admin
+    password kept in a Secret (given, or generated), GPU dashboards and alerts."""
+
+    def __init__(
+        self,
+        name: str,
+        cluster: Cluster,
+        retention: str = "15d",
+        storage_size: str = "50Gi",
+        grafana_admin_password: pulumi.Input[str] | None = None,
+        replicas: int = 1,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("ai-platform:addons:Observability", name, None, opts)
+        # node-exporter needs the host's network and PID namespace.
+        ns = namespace(f"{name}-namespace", NAMESPACE, "privileged", self)
+        child = pulumi.ResourceOptions(parent=self)
+        if grafana_admin_password is None:
+            self.generated_password = random.RandomPassword(
+                f"{name}-grafana-password", length=32, special=False, opts=child
+            )
+            grafana_admin_password = self.generated_password.result
+        self.grafana_admin_password = pulumi.Output.secret(grafana_admin_password)
+        self.grafana_secret = k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_SECRET, namespace=ns.metadata.name),
+            type="Opaque",
+            string_data={"admin-user": "admin", "admin-password": self.grafana_admin_password},
+            opts=child,
+        )
+        placement = system_placement(cluster)
+        volume = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage_size}}}
+        if cluster.storage_class:
+            volume["storageClassName"] = cluster.storage_class
+        values = {
+            "prometheus": {
+                "prometheusSpec": {
+                    "retention": retention,
+                    "replicas": replicas,
+                    "storageSpec": {"volumeClaimTemplate": {"spec": volume}},
+                    # Pick up every ServiceMonitor/PodMonitor/rule, not only this release's.
+                    "serviceMonitorSelectorNilUsesHelmValues": False,
+                    "podMonitorSelectorNilUsesHelmValues": False,
+                    "ruleSelectorNilUsesHelmValues": False,
+                    **placement,
+                }
+            },
+            "alertmanager": {"alertmanagerSpec": {"replicas": replicas, **placement}},
+            "prometheusOperator": placement,
+            "grafana": {
+                "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+                "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1",
+                                           "searchNamespace": "ALL"}},
+            },
+        }
+        self.release = release(
+            f"{name}-release", versions.KUBE_PROMETHEUS_STACK, ns.metadata.name, values, self, cluster,
+            release_name="kube-prometheus-stack", depends_on=[self.grafana_secret],
+        )
+        self.dashboards = [
+            k8s.core.v1.ConfigMap(
+                f"{name}-dashboard-{path.stem}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"dashboard-{path.stem}", namespace=ns.metadata.name, labels={DASHBOARD_LABEL: "1"}
+                ),
+                data={path.name: json.dumps(json.loads(path.read_text()))},
+                opts=child,
+            )
+            for path in sorted(DASHBOARDS.glob("*.json"))
+        ]
+        # Rules are custom resources: they need the chart's CRDs first.
+        self.gpu_rules = k8s.apiextensions.CustomResource(
+            f"{name}-gpu-rules",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="ai-platform-gpu", namespace=ns.metadata.name),
+            spec={"groups": GPU_RULES},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
+        self.register_outputs({"status": self.release.status})

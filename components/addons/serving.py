@@ -1,0 +1,122 @@
+"""Serving: KServe, on Knative Serving (scale to zero, canaries) or in standard mode."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ..clusters.base import Cluster
+from . import versions
+from .common import namespace, release, system_placement
+
+KSERVE_NAMESPACE = "kserve"
+KNATIVE_OPERATOR_NAMESPACE = "knative-operator"
+KNATIVE_SERVING_NAMESPACE = "knative-serving"
+ServingMode = Literal["knative", "standard"]
+
+
+def example_inference_service(tenant: str) -> dict:
+    """A small scikit-learn InferenceService that fits Pod Security `restricted`."""
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": "example-sklearn", "namespace": tenant, "labels": {"ai-platform.io/example": "true"}},
+        "spec": {
+            "predictor": {
+                "minReplicas": 0,
+                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "model": {
+                    "modelFormat": {"name": "sklearn"},
+                    "storageUri": "gs://kfserving-examples/models/sklearn/1.0/model",
+                    "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                                  "limits": {"cpu": "1", "memory": "1Gi"}},
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                },
+            }
+        },
+    }
+
+
+class Serving(pulumi.ComponentResource):
+    """KServe's CRDs and controller; in `knative` mode also the Knative operator and a
+    KnativeServing wired to Istio. Optionally an example InferenceService per tenant."""
+
+    def __init__(
+        self,
+        name: str,
+        cluster: Cluster,
+        mode: ServingMode,
+        cert_manager: pulumi.Resource,
+        mesh: list[pulumi.Resource],
+        example_tenants: list[pulumi.Resource] | None = None,
+        example_namespaces: tuple[str, ...] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        """`cert_manager`: the cert-manager release (KServe's webhooks need it).
+        `mesh`: the Istio releases Knative's ingress needs (empty in standard mode)."""
+        if mode == "knative" and not mesh:
+            raise ValueError("knative serving needs the Istio mesh")
+        super().__init__("ai-platform:addons:Serving", name, None, opts)
+        placement = system_placement(cluster)
+        depends = [cert_manager]
+        if mode == "knative":
+            op_ns = namespace(f"{name}-knative-operator-namespace", KNATIVE_OPERATOR_NAMESPACE, "restricted", self)
+            self.knative_operator = release(
+                f"{name}-knative-operator", versions.KNATIVE_OPERATOR, op_ns.metadata.name,
+                {"knative_operator": {"knative_operator": {"tolerations": placement["tolerations"]}}},
+                self, cluster,
+            )
+            serving_ns = namespace(f"{name}-knative-serving-namespace", KNATIVE_SERVING_NAMESPACE, "restricted", self)
+            self.knative_serving = k8s.apiextensions.CustomResource(
+                f"{name}-knative-serving",
+                api_version="operator.knative.dev/v1beta1",
+                kind="KnativeServing",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="knative-serving", namespace=serving_ns.metadata.name),
+                spec={
+                    "ingress": {"istio": {"enabled": True}},
+                    "config": {
+                        "network": {"ingress-class": "istio.ingress.networking.knative.dev"},
+                        "autoscaler": {"enable-scale-to-zero": "true"},
+                        "features": {"kubernetes.podspec-securitycontext": "enabled"},
+                    },
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.knative_operator, *mesh]),
+            )
+            depends.append(self.knative_serving)
+        ns = namespace(f"{name}-namespace", KSERVE_NAMESPACE, "restricted", self)
+        self.crds = release(f"{name}-crds", versions.KSERVE_CRD, ns.metadata.name, {}, self, cluster,
+                            release_name="kserve-crd")
+        self.release = release(
+            f"{name}-release",
+            versions.KSERVE,
+            ns.metadata.name,
+            {
+                "kserve": {
+                    "controller": {
+                        "deploymentMode": "Knative" if mode == "knative" else "Standard",
+                        **placement,
+                        "gateway": {"ingressGateway": {"className": "istio"}},
+                    }
+                }
+            },
+            self,
+            cluster,
+            release_name="kserve",
+            depends_on=[self.crds, *depends],
+        )
+        self.examples = []
+        for tenant in example_namespaces:
+            doc = example_inference_service(tenant)
+            self.examples.append(
+                k8s.apiextensions.CustomResource(
+                    f"{name}-example-{tenant}",
+                    api_version=doc["apiVersion"],
+                    kind=doc["kind"],
+                    metadata=k8s.meta.v1.ObjectMetaArgs(**doc["metadata"]),
+                    spec=doc["spec"],
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, *(example_tenants or [])]),
+                )
+            )
+        self.register_outputs({"mode": mode})
