@@ -19,6 +19,10 @@ plan: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
+## Download the pinned upstream chart values, CRDs and schema to ./upstream.
+upstream: $(BIN)/.installed
+	$(BIN)/python -m stacks upstream --dest upstream
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 

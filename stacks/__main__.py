@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--quiet", action="store_true", help="print only the summary when the plan passes")
     policies = sub.add_parser("policies", help="list every policy of the pack (Markdown table, or --json)")
     policies.add_argument("--json", action="store_true", help="a JSON array of {name, description, severity, enforcementLevel, framework}")
+    up = sub.add_parser("upstream", help="download the pinned upstream chart values, CRDs and schema")
+    up.add_argument("--dest", default="upstream", help="target folder (default: ./upstream)")
     sub.add_parser("config-reference", help="print the stack config reference (Markdown) generated from the schema")
     args = parser.parse_args(argv)
 
@@ -30,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(policy_rows(), indent=2) if args.json else policy_markdown())
         return 0
+    if args.command == "upstream":
+        from .upstream import main as upstream_main
+
+        return upstream_main(args.dest)
     if args.command == "config-reference":
         from .reference import markdown
 

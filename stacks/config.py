@@ -203,7 +203,7 @@ class StackConfig(Spec):
         )
 
 
-KEYS = tuple(StackConfig.model_fields)
+KEYS = tuple(f.alias or n for n, f in StackConfig.model_fields.items())
 _STRUCTURED = {"clusters", "tenants", "addons", "bursting"}
 SECRET_KEYS = {"grafanaAdminPassword"}
 

@@ -25,6 +25,29 @@ def prod_plan() -> plan_mod.PlanResult:
     return plan_mod.plan("prod")
 
 
+CLOUD_STACKS = {
+    "aws": REPO / "Pulumi.prod.yaml",
+    "gcp": REPO / "examples" / "Pulumi.prod-gcp.yaml",
+    "azure": REPO / "examples" / "Pulumi.prod-azure.yaml",
+    "existing": REPO / "examples" / "Pulumi.prod-existing.yaml",
+}
+
+
+@pytest.fixture(scope="session")
+def cloud_plans() -> dict[str, plan_mod.PlanResult]:
+    """The same prod tenants and add-ons on each cloud."""
+    return {cloud: plan_mod.plan(config_file=path) for cloud, path in CLOUD_STACKS.items()}
+
+
+def plan_config(tmp_path: Path, config: dict, name: str = "test") -> plan_mod.PlanResult:
+    """Plan a stack file written from `config` (keys without the ai-platform: prefix)."""
+    import yaml
+
+    path = tmp_path / f"Pulumi.{name}.yaml"
+    path.write_text(yaml.safe_dump({"config": {f"ai-platform:{k}": v for k, v in config.items()}}))
+    return plan_mod.plan(config_file=path)
+
+
 @pytest.fixture(scope="session")
 def upstream() -> Path:
     value = os.environ.get("AI_PLATFORM_UPSTREAM")

@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from stacks import plan as plan_mod
 from stacks import validate
 from stacks.config import ConfigError, parse, physical_name
 
-from .conftest import REPO, inputs
+from .conftest import CLOUD_STACKS, inputs
 
-STACKS = {
-    "aws": REPO / "Pulumi.prod.yaml",
-    "gcp": REPO / "examples" / "Pulumi.prod-gcp.yaml",
-    "azure": REPO / "examples" / "Pulumi.prod-azure.yaml",
-    "existing": REPO / "examples" / "Pulumi.prod-existing.yaml",
-}
+STACKS = CLOUD_STACKS
 
 
 @pytest.fixture(scope="module")
-def plans():
-    return {cloud: plan_mod.plan(config_file=path) for cloud, path in STACKS.items()}
+def plans(cloud_plans):
+    return cloud_plans
 
 
 @pytest.mark.parametrize("cloud", list(STACKS))

@@ -64,3 +64,22 @@ def test_readme_keeps_the_two_setup_commands_and_ci_runs_the_test_one():
     commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
     assert commands == ["make plan", "make test"]
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_upstream_download_writes_every_pinned_file(tmp_path, upstream):
+    from stacks import upstream as up
+
+    local = {p.name: p for p in upstream.rglob("*") if p.is_file() and p.name != "README.md"}
+    assert {name for name, *_ in up.FILES} == set(local)
+    urls = []
+
+    def fake_fetch(url: str) -> bytes:  # serve the shared copy instead of the network
+        urls.append(url)
+        return local[next(n for n, r, c, p in up.FILES if url.endswith(f"/{c}/{p}") and url.startswith(
+            f"https://raw.githubusercontent.com/{r}/"))].read_bytes()
+
+    written = up.download(tmp_path, fetch=fake_fetch)
+    assert len(written) == len(up.FILES) == len(urls)
+    for path in written:
+        assert path.read_bytes() == local[path.name].read_bytes()
+        assert path.relative_to(tmp_path).parts[0] == local[path.name].parent.name

@@ -1,0 +1,301 @@
+"""Add-ons on every cluster: what the GPU Operator is told per cloud, mTLS, tenant
+isolation and queues, quota agreement, secrets, toggles and install ordering."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from components.addons import versions
+from components.addons.kueue import split_gpus
+from components.clusters.base import GpuPool, Taint
+from stacks import validate
+from stacks.engine import is_secret
+
+from .conftest import inputs, plan_config
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+MINIMAL_CLUSTER = {"name": "primary", "cloud": "aws", "region": "us-west-2",
+                   "gpuPools": [{"name": "l4", "machineType": "g6.xlarge"}]}
+
+
+def release(run, chart_name: str) -> dict:
+    (r,) = [r for r in run.by_type(RELEASE) if inputs(r)["chart"].rsplit("/", 1)[-1] == chart_name]
+    return inputs(r)
+
+
+def one(run, type_suffix: str, name: str, namespace: str | None = None) -> dict:
+    found = [inputs(r) for r in run.resources if r.type.endswith(type_suffix)
+             and inputs(r)["metadata"]["name"] == name and inputs(r)["metadata"].get("namespace") == namespace]
+    assert len(found) == 1, (type_suffix, name, namespace, len(found))
+    return found[0]
+
+
+# -- GPU Operator -------------------------------------------------------------------------
+
+
+def test_gpu_operator_driver_mode_follows_each_clouds_guidance(cloud_plans):
+    values = {cloud: release(p.run, "gpu-operator")["values"] for cloud, p in cloud_plans.items()}
+    # EKS NVIDIA AMI: driver and toolkit preinstalled.
+    assert values["aws"]["driver"] == {"enabled": False} and values["aws"]["toolkit"] == {"enabled": False}
+    # GKE: Google-installed driver, its host paths, CDI.
+    assert values["gcp"]["driver"] == {"enabled": False}
+    assert values["gcp"]["hostPaths"]["driverInstallDir"] == "/home/kubernetes/bin/nvidia"
+    assert values["gcp"]["toolkit"]["installDir"] == "/home/kubernetes/bin/nvidia"
+    assert values["gcp"]["cdi"] == {"enabled": True}
+    # AKS: the operator installs the driver, and AKS is told not to.
+    assert values["azure"]["driver"] == {"enabled": True}
+    pools = [inputs(r) for r in cloud_plans["azure"].run.by_type("azure-native:containerservice:AgentPool")]
+    assert pools and all(p["gpuProfile"] == {"driver": "None"} for p in pools)
+    # GKE hands the device plugin to the operator.
+    gke_pools = [inputs(r)["nodeConfig"]["labels"] for r in cloud_plans["gcp"].run.by_type("gcp:container/nodePool:NodePool")
+                 if "ai-platform.io/gpu-model" in inputs(r)["nodeConfig"]["labels"]]
+    assert gke_pools and all(p["gke-no-default-nvidia-gpu-device-plugin"] == "true" for p in gke_pools)
+
+
+def test_gpu_operator_tolerates_gpu_taints_and_exports_dcgm_to_prometheus(prod_plan):
+    values = release(prod_plan.run, "gpu-operator")["values"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values["daemonsets"]["tolerations"]
+    assert values["dcgmExporter"] == {"enabled": True, "serviceMonitor": {"enabled": True}}
+    assert values["operator"]["nodeSelector"] == {"ai-platform.io/pool": "system"}
+
+
+def test_time_slicing_is_configured_per_pool_by_node_label(prod_plan):
+    run = prod_plan.run
+    values = release(run, "gpu-operator")["values"]
+    config = one(run, ":ConfigMap", values["devicePlugin"]["config"]["name"], "gpu-operator")
+    sliced = yaml.safe_load(config["data"]["inference"])
+    assert sliced["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
+    assert values["devicePlugin"]["config"]["default"] in config["data"]
+    groups = {inputs(r)["labels"].get("ai-platform.io/pool"): inputs(r)["labels"]
+              for r in run.by_type("aws:eks/nodeGroup:NodeGroup")}
+    assert groups["inference"]["nvidia.com/device-plugin.config"] == "inference"
+    assert "nvidia.com/device-plugin.config" not in groups["training"]
+
+
+def test_mig_profile_is_selected_per_pool_by_node_label(cloud_plans):
+    run = cloud_plans["azure"].run
+    pools = {inputs(r)["agentPoolName"]: inputs(r) for r in run.by_type("azure-native:containerservice:AgentPool")}
+    assert pools["training"]["nodeLabels"]["nvidia.com/mig.config"] == "all-1g.10gb"
+    # The operator partitions the GPUs, so AKS must not.
+    assert "gpuInstanceProfile" not in pools["training"]
+    assert release(run, "gpu-operator")["values"]["migManager"]["enabled"] is True
+
+
+# -- mesh ---------------------------------------------------------------------------------
+
+
+def test_mesh_wide_mtls_is_strict(prod_plan):
+    peer = one(prod_plan.run, ":PeerAuthentication", "default", "istio-system")
+    assert peer["spec"] == {"mtls": {"mode": "STRICT"}}
+
+
+def test_each_tenant_admits_only_its_namespace_and_the_ingress_gateway(prod_plan):
+    for tenant in ("research", "recsys", "nlp"):
+        authz = one(prod_plan.run, ":AuthorizationPolicy", "tenant-isolation", tenant)
+        rules = authz["spec"]["rules"]
+        assert authz["spec"]["action"] == "ALLOW"
+        assert rules[0]["from"][0]["source"]["namespaces"][0] == tenant
+        assert set(rules[0]["from"][0]["source"]["namespaces"][1:]) <= {"istio-system", "knative-serving", "monitoring"}
+        assert rules[1]["from"][0]["source"]["principals"] == ["cluster.local/ns/istio-system/sa/istio-ingressgateway"]
+        labels = one(prod_plan.run, ":Namespace", tenant)["metadata"]["labels"]
+        assert labels["istio-injection"] == "enabled"
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_prod_mesh_is_highly_available_and_the_gateway_internal(prod_plan, dev_plan):
+    istiod = release(prod_plan.run, "istiod")["values"]
+    gateway = release(prod_plan.run, "gateway")["values"]
+    assert istiod["replicaCount"] >= 2 and istiod["pdb"] == {"minAvailable": 1}
+    assert gateway["replicaCount"] >= 2 and gateway["podDisruptionBudget"] == {"minAvailable": 1}
+    assert gateway["service"]["annotations"] == {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
+    assert release(dev_plan.run, "istiod")["values"]["replicaCount"] == 1
+    assert release(prod_plan.run, "istiod")["values"]["cni"] == {"enabled": True}
+
+
+# -- Kueue --------------------------------------------------------------------------------
+
+
+def test_every_tenant_gets_a_local_queue_feeding_its_cluster_queue(prod_plan):
+    for tenant in ("research", "recsys", "nlp"):
+        local = one(prod_plan.run, ":LocalQueue", "default", tenant)
+        assert local["apiVersion"] == "kueue.x-k8s.io/v1beta2" and local["spec"] == {"clusterQueue": tenant}
+        queue = one(prod_plan.run, ":ClusterQueue", tenant)
+        assert queue["spec"]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": tenant}}
+        assert queue["spec"]["cohortName"] == "ai-platform"
+        assert queue["spec"]["preemption"] == {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"}
+        assert queue["spec"]["fairSharing"] == {"weight": 1}
+
+
+def test_kueue_quota_and_namespace_quota_agree(cloud_plans):
+    config = yaml.safe_load(cloud_plans["aws"].source and open("Pulumi.prod.yaml").read())["config"]
+    tenants = {t["name"]: t for t in config["ai-platform:tenants"]}
+    for cloud, result in cloud_plans.items():
+        for name, t in tenants.items():
+            hard = one(result.run, ":ResourceQuota", "tenant-quota", name)["spec"]["hard"]
+            groups = one(result.run, ":ClusterQueue", name)["spec"]["resourceGroups"]
+            cpu_mem = {r["name"]: r["nominalQuota"] for r in groups[0]["flavors"][0]["resources"]}
+            gpu = [r for f in groups[1]["flavors"] for r in f["resources"]]
+            borrow = t.get("borrowGpus", 0)
+            assert sum(r["nominalQuota"] for r in gpu) == t["gpus"], (cloud, name)
+            assert all(r.get("borrowingLimit", 0) == borrow for r in gpu)
+            assert int(hard["requests.nvidia.com/gpu"]) == t["gpus"] + borrow
+            assert (cpu_mem["cpu"], cpu_mem["memory"]) == (hard["requests.cpu"], hard["requests.memory"])
+
+
+def test_one_flavor_per_gpu_pool_with_its_labels_and_taint(cloud_plans):
+    for cloud in ("aws", "gcp", "azure"):
+        flavor = one(cloud_plans[cloud].run, ":ResourceFlavor", "training")
+        assert flavor["spec"]["nodeLabels"] == {"ai-platform.io/pool": "training"}
+        assert flavor["spec"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    classes = {inputs(r)["metadata"]["name"]: inputs(r)["value"]
+               for r in cloud_plans["aws"].run.resources if r.type.endswith(":WorkloadPriorityClass")}
+    assert classes == {"platform-high": 1000, "platform-normal": 100, "platform-low": 10}
+
+
+def _pool(name: str, gpus: int, max_: int) -> GpuPool:
+    return GpuPool(name, "m", gpus, "x", 0, max_, "spot", 100, Taint("nvidia.com/gpu", "true"))
+
+
+@pytest.mark.parametrize("total", [0, 1, 7, 16, 33])
+def test_gpu_split_adds_up_and_follows_capacity(total):
+    pools = (_pool("big", 8, 4), _pool("small", 1, 20), _pool("tiny", 1, 1))
+    parts = split_gpus(total, pools)
+    assert sum(parts.values()) == total
+    assert parts["big"] >= parts["small"] >= parts["tiny"]
+
+
+# -- observability ------------------------------------------------------------------------
+
+
+def test_grafana_password_is_generated_secret_and_never_plain(prod_plan):
+    run = prod_plan.run
+    secret = next(r for r in run.resources if r.type.endswith(":Secret") and inputs(r)["metadata"]["name"] == "grafana-admin")
+    data = secret.inputs["stringData"]
+    assert is_secret(data) or is_secret(data["admin-password"])
+    assert len(run.by_type("random:index/randomPassword:RandomPassword")) == 1
+    assert is_secret(run.outputs["grafanaAdminPasswords"])
+    values = release(run, "kube-prometheus-stack")["values"]
+    assert values["grafana"]["admin"]["existingSecret"] == "grafana-admin"
+    assert "adminPassword" not in json.dumps(values)
+
+
+def test_grafana_password_from_secret_config(tmp_path):
+    config = {"environment": "dev", "clusters": [MINIMAL_CLUSTER], "grafanaAdminPassword": {"secure": "v1:abc"}}
+    result = plan_config(tmp_path, config)
+    assert result.exit_code == 0, result.config_errors
+    assert result.run.by_type("random:index/randomPassword:RandomPassword") == []
+    plain = plan_config(tmp_path, {**config, "grafanaAdminPassword": "hunter2"}, "plain")
+    assert plain.exit_code == 2
+    assert "ai-platform:grafanaAdminPassword: must be stored encrypted" in plain.config_errors[0]
+
+
+def test_prometheus_keeps_data_on_encrypted_storage_with_retention(prod_plan):
+    spec = release(prod_plan.run, "kube-prometheus-stack")["values"]["prometheus"]["prometheusSpec"]
+    assert spec["retention"] == "15d"
+    claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+    assert claim["storageClassName"] == "gp3-encrypted" and claim["resources"]["requests"]["storage"] == "50Gi"
+    sc = one(prod_plan.run, ":StorageClass", "gp3-encrypted")
+    assert sc["parameters"] == {"type": "gp3", "encrypted": "true"}
+
+
+def test_gpu_dashboards_and_alerts(prod_plan):
+    dashboards = [inputs(r) for r in prod_plan.run.resources if r.type.endswith(":ConfigMap")
+                  and inputs(r)["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    titles = {json.loads(next(iter(d["data"].values())))["title"] for d in dashboards}
+    assert titles == {"GPUs (NVIDIA DCGM exporter)", "GPU usage per tenant"}
+    rules = one(prod_plan.run, ":PrometheusRule", "ai-platform-gpu", "monitoring")
+    alerts = {r["alert"]: r for g in rules["spec"]["groups"] for r in g["rules"]}
+    assert set(alerts) == {"GpuXidError", "GpuTemperatureHigh", "GpuMemoryNearlyFull", "GpuAllocatedButIdle"}
+    assert "DCGM_FI_DEV_XID_ERRORS" in alerts["GpuXidError"]["expr"]
+
+
+# -- toggles, dependencies, ordering ------------------------------------------------------
+
+
+def test_every_addon_can_be_turned_off(tmp_path):
+    off = {a: {"enabled": False} for a in ("gpuOperator", "observability", "mesh", "certManager", "serving", "kueue",
+                                           "clusterAutoscaler")}
+    result = plan_config(tmp_path, {"environment": "dev", "clusters": [MINIMAL_CLUSTER], "addons": off,
+                                    "tenants": [{"name": "a", "gpus": 1}]})
+    assert result.exit_code == 0, (result.config_errors, result.findings)
+    assert result.run.by_type(RELEASE) == []
+    kinds = {r.type.rsplit(":", 1)[-1] for r in result.run.resources if validate.is_kubernetes_object(r.type)}
+    assert "AuthorizationPolicy" not in kinds and "LocalQueue" not in kinds and "ResourceQuota" in kinds
+
+
+@pytest.mark.parametrize(
+    ("addons", "path", "fragment"),
+    [
+        ({"certManager": {"enabled": False}}, "ai-platform:addons.serving.enabled", "needs addons.certManager"),
+        ({"mesh": {"enabled": False}}, "ai-platform:addons.serving.mode", "knative needs addons.mesh"),
+        ({"serving": {"enabled": False, "exampleInferenceService": True}},
+         "ai-platform:addons.serving.exampleInferenceService", "needs addons.serving"),
+    ],
+)
+def test_turning_off_a_needed_addon_is_a_config_error(tmp_path, addons, path, fragment):
+    result = plan_config(tmp_path, {"environment": "dev", "clusters": [MINIMAL_CLUSTER], "addons": addons})
+    assert result.exit_code == 2
+    assert any(f": {path}: " in line and fragment in line for line in result.config_errors), result.config_errors
+
+
+def test_standard_serving_runs_without_knative_or_mesh(tmp_path):
+    result = plan_config(tmp_path, {"environment": "dev", "clusters": [MINIMAL_CLUSTER],
+                                    "addons": {"mesh": {"enabled": False}, "serving": {"mode": "standard"}}})
+    assert result.exit_code == 0, (result.config_errors, result.findings)
+    charts = {inputs(r)["chart"].rsplit("/", 1)[-1] for r in result.run.by_type(RELEASE)}
+    assert "knative-operator" not in charts and "kserve-resources" in charts
+    assert release(result.run, "kserve-resources")["values"]["kserve"]["controller"]["deploymentMode"] == "Standard"
+
+
+def test_example_inference_service_is_valid_against_the_pinned_crd(tmp_path, upstream):
+    result = plan_config(tmp_path, {"environment": "dev", "clusters": [MINIMAL_CLUSTER],
+                                    "tenants": [{"name": "a", "gpus": 1}],
+                                    "addons": {"serving": {"exampleInferenceService": True}}})
+    assert result.exit_code == 0, result.findings
+    isvc = one(result.run, ":InferenceService", "example-sklearn", "a")
+    assert isvc["spec"]["predictor"]["model"]["modelFormat"] == {"name": "sklearn"}
+
+
+def test_only_real_dependencies_are_ordered(prod_plan):
+    run = prod_plan.run
+    urn = {inputs(r)["chart"].rsplit("/", 1)[-1]: r for r in run.by_type(RELEASE)}
+
+    def deps(chart):
+        return {d for d in urn[chart].dependencies}
+
+    assert urn["cert-manager"].urn in deps("kserve-resources")
+    assert urn["kserve-crd"].urn in deps("kserve-resources")
+    knative_serving = next(r for r in run.resources if r.type.endswith(":KnativeServing"))
+    assert {urn["istiod"].urn, urn["gateway"].urn, urn["knative-operator"].urn} <= set(knative_serving.dependencies)
+    assert urn["kube-prometheus-stack"].urn in deps("gpu-operator")  # the ServiceMonitor CRD
+    for cr in (r for r in run.resources if r.type.startswith("kubernetes:kueue.x-k8s.io")):
+        if not cr.type.endswith(":LocalQueue"):
+            assert urn["kueue"].urn in cr.dependencies
+    # Independent add-ons install in parallel.
+    releases = {r.urn for r in urn.values()}
+    assert not deps("cert-manager") & releases
+    assert not deps("kube-prometheus-stack") & releases
+    assert not deps("kueue") & releases
+
+
+def test_every_release_is_a_pinned_chart(prod_plan):
+    for r in prod_plan.run.by_type(RELEASE):
+        p = inputs(r)
+        chart = versions.chart_for(p["chart"], p["version"])
+        assert chart is not None, p["chart"]
+        assert (chart.repo is None) == p["chart"].startswith("oci://")
+
+
+def test_custom_resources_are_validated_strictly(upstream):
+    queue = {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue", "metadata": {"name": "q"},
+             "spec": {"cohort": "old-v1beta1-field", "resourceGroups": []}}
+    assert "cohort" in validate.custom_resource(queue, upstream)
+    queue["spec"] = {"cohortName": "ok", "resourceGroups": []}
+    assert validate.custom_resource(queue, upstream) is None
+    peer = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication", "metadata": {"name": "x"},
+            "spec": {"mtls": {"mode": "STRICTEST"}}}
+    assert "STRICTEST" in validate.custom_resource(peer, upstream)
+    assert "no pinned CRD" in validate.custom_resource({**peer, "apiVersion": "example.com/v1"}, upstream)
