@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import json
 import re
 from typing import Literal
 
@@ -15,13 +14,13 @@ import yaml
 from pydantic import Field, field_validator
 
 from .base import (
-    LABEL_POOL,
     SYSTEM_POOL_NAME,
+    ClusterComponent,
     GpuPool,
     GpuPoolSpec,
     ManagedClusterArgs,
     NodePoolSpec,
-    resolve_gpu_pools,
+    exec_kubeconfig,
 )
 
 DEFAULT_SYSTEM_POOL = NodePoolSpec(machine_type="Standard_D4s_v5")
@@ -78,29 +77,23 @@ def _server_and_ca(kubeconfig_b64: str) -> tuple[str, str]:
     return cluster["server"], cluster["certificate-authority-data"]
 
 
-class AksCluster(pulumi.ComponentResource):
+class AksCluster(ClusterComponent):
     """An AKS cluster: Entra ID with Azure RBAC, local accounts off, OIDC issuer and
     workload identity, network policy, a private API server or authorized IP ranges,
     auto-upgrade, audit logs to Log Analytics, a tainted zonal system pool and one
     tainted, autoscaled user pool per GPU pool."""
 
     cloud = "azure"
+    type_token = "ai-platform:clusters:AksCluster"
+    # AKS leaves the driver to the operator ("gpuProfile.driver: None" on the pools).
+    gpu_operator_values = {"driver": {"enabled": True}, "toolkit": {"enabled": True}}
+    internal_lb_annotations = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
+    storage_class = "managed-csi"
+    autoscaler = None  # AKS's own cluster autoscaler scales the pools
 
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        pools = resolve_gpu_pools(self.cloud, args.gpu_pools, args.gpu_driver)
-        super().__init__("ai-platform:clusters:AksCluster", name, None, opts)
-        self.name = name
-        self.args = args
-        self.kubernetes_version = args.kubernetes_version
-        self.gpu_pools: tuple[GpuPool, ...] = pools
-        self.system_node_labels = {LABEL_POOL: SYSTEM_POOL_NAME}
-        self.gpu_driver = args.gpu_driver
-        # AKS leaves the driver to the operator ("gpuProfile.driver: None" on the pools).
-        self.gpu_operator_values = {"driver": {"enabled": True}, "toolkit": {"enabled": True}}
-        self.internal_lb_annotations = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
-        self.storage_class = "managed-csi"
-        self.istio_platform = None
-        self.autoscaler = None  # AKS's own cluster autoscaler scales the pools
+        super().__init__(name, args, args.gpu_driver, opts)
+        pools = self.gpu_pools
         self.azure_provider = azure.Provider(f"{name}-azure", location=args.region,
                                              opts=pulumi.ResourceOptions(parent=self))
         self._opts = pulumi.ResourceOptions(parent=self, provider=self.azure_provider)
@@ -119,7 +112,7 @@ class AksCluster(pulumi.ComponentResource):
         self._network(args)
         self._cluster(args, zones)
         self.gpu_agent_pools = {p.name: self._gpu_pool(p, zones) for p in pools}
-        self.nodes_ready: list[pulumi.Resource] = [self.aks_cluster]
+        self.nodes_ready.append(self.aks_cluster)
         self._audit_logs(args)
         self.kubeconfig = self._kubeconfig()
         self.k8s_provider = k8s.Provider(
@@ -312,36 +305,13 @@ class AksCluster(pulumi.ComponentResource):
         )
 
     def _kubeconfig(self) -> pulumi.Output[str]:
-        ctx = self.args.cluster_name
         creds = azure.containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=self.resource_group_name, resource_name=self.aks_cluster.name, opts=self._invoke
         )
         server_ca = creds.kubeconfigs.apply(lambda k: _server_and_ca(k[0].value))
         self.certificate_authority = pulumi.Output.secret(server_ca.apply(lambda sc: sc[1]))
         # kubelogin with the Azure CLI login: non-interactive, like `pulumi up` itself.
+        exec_spec = {"command": "kubelogin", "args": ["get-token", "--login", "azurecli", "--server-id", AKS_AAD_SERVER_ID]}
         return pulumi.Output.secret(
-            server_ca.apply(
-                lambda sc: json.dumps(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Config",
-                        "clusters": [{"name": ctx, "cluster": {"server": sc[0], "certificate-authority-data": sc[1]}}],
-                        "contexts": [{"name": ctx, "context": {"cluster": ctx, "user": ctx}}],
-                        "current-context": ctx,
-                        "users": [
-                            {
-                                "name": ctx,
-                                "user": {
-                                    "exec": {
-                                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                                        "command": "kubelogin",
-                                        "args": ["get-token", "--login", "azurecli", "--server-id", AKS_AAD_SERVER_ID],
-                                        "interactiveMode": "Never",
-                                    }
-                                },
-                            }
-                        ],
-                    }
-                )
-            )
+            server_ca.apply(lambda sc: exec_kubeconfig(self.args.cluster_name, sc[0], sc[1], exec_spec))
         )

@@ -6,6 +6,7 @@ Add-ons and tenants only ever see a `Cluster`; they never branch on the cloud.
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -346,3 +347,50 @@ class Cluster(Protocol):
     """StorageClass for platform volumes (None: the cluster default)."""
     istio_platform: str | None
     """Istio's `global.platform` for its CNI plugin ("gke" puts CNI binaries where GKE wants them)."""
+
+
+class ClusterComponent(pulumi.ComponentResource):
+    """What every cluster component does first: validate its GPU pools (before anything
+    is registered) and state the facts add-ons ask of it. Subclasses set the cloud facts
+    as class attributes."""
+
+    cloud: str
+    type_token: str
+    gpu_operator_values: dict = {}
+    internal_lb_annotations: dict[str, str] = {}
+    storage_class: str | None = None
+    istio_platform: str | None = None
+    autoscaler: AutoscalerBinding | None = None
+
+    def __init__(self, name: str, args: ClusterSpec, gpu_driver: str, opts: pulumi.ResourceOptions | None):
+        pools = resolve_gpu_pools(self.cloud, args.gpu_pools, gpu_driver)
+        super().__init__(self.type_token, name, None, opts)
+        self.name = name
+        self.args = args
+        self.kubernetes_version = args.kubernetes_version
+        self.gpu_pools: tuple[GpuPool, ...] = pools
+        self.gpu_driver = gpu_driver
+        self.system_node_labels: dict[str, str] = {LABEL_POOL: SYSTEM_POOL_NAME}
+        self.nodes_ready: list[pulumi.Resource] = []
+
+
+def exec_kubeconfig(context: str, server: str, ca_data: str, exec_spec: dict) -> str:
+    """A kubeconfig whose user gets short-lived tokens from an exec plugin (no static secret)."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": context, "cluster": {"server": server, "certificate-authority-data": ca_data}}],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+            "current-context": context,
+            "users": [
+                {
+                    "name": context,
+                    "user": {
+                        "exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "interactiveMode": "Never",
+                                 **exec_spec}
+                    },
+                }
+            ],
+        }
+    )

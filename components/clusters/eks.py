@@ -14,13 +14,13 @@ from pydantic import Field, field_validator
 from ..spec import Spec
 from .base import (
     GPU_RESOURCE,
-    LABEL_POOL,
     SYSTEM_POOL_NAME,
     AutoscalerBinding,
+    ClusterComponent,
     GpuPool,
     ManagedClusterArgs,
     NodePoolSpec,
-    resolve_gpu_pools,
+    exec_kubeconfig,
 )
 
 # Every control-plane log type EKS offers (CIS EKS 2.1.1 asks for all of them).
@@ -69,28 +69,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-class EksCluster(pulumi.ComponentResource):
+class EksCluster(ClusterComponent):
     """An EKS cluster: private VPC, encrypted secrets, IRSA, a system node group and
     one tainted, autoscaled managed node group per GPU pool."""
 
     cloud = "aws"
+    type_token = "ai-platform:clusters:EksCluster"
+    # The NVIDIA AMI ships the driver and the container toolkit.
+    gpu_operator_values = {"driver": {"enabled": False}, "toolkit": {"enabled": False}}
+    internal_lb_annotations = {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
+    storage_class = EBS_STORAGE_CLASS
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        # Validate everything before registering anything.
-        pools = resolve_gpu_pools(self.cloud, args.gpu_pools, args.gpu_driver)
-        super().__init__("ai-platform:clusters:EksCluster", name, None, opts)
-
-        self.name = name
-        self.args = args
-        self.kubernetes_version = args.kubernetes_version
-        self.gpu_pools: tuple[GpuPool, ...] = pools
-        self.system_node_labels = {LABEL_POOL: SYSTEM_POOL_NAME}
-        self.gpu_driver = args.gpu_driver
-        # The NVIDIA AMI ships the driver and the container toolkit.
-        self.gpu_operator_values = {"driver": {"enabled": False}, "toolkit": {"enabled": False}}
-        self.internal_lb_annotations = {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
-        self.storage_class = EBS_STORAGE_CLASS
-        self.istio_platform = None
+        super().__init__(name, args, args.gpu_driver, opts)
+        pools = self.gpu_pools
         zones = args.network.zones or 2
         nat = args.network.nat_gateways or "single"
 
@@ -136,7 +128,7 @@ class EksCluster(pulumi.ComponentResource):
             )
             self.gpu_node_groups[pool.name] = group
             self._scale_from_zero_tags(pool, group)
-        self.nodes_ready: list[pulumi.Resource] = [self.system_node_group]
+        self.nodes_ready.append(self.system_node_group)
 
         self._autoscaler_role(args)
         self.kubeconfig = self._kubeconfig(args)
@@ -554,32 +546,13 @@ class EksCluster(pulumi.ComponentResource):
         self.nodes_ready.append(self.ebs_csi_addon)
 
     def _kubeconfig(self, args: EksClusterArgs) -> pulumi.Output[str]:
-        ctx = args.cluster_name
+        exec_spec = {
+            "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", args.cluster_name, "--region", args.region, "--output", "json"],
+        }
         return pulumi.Output.secret(
             pulumi.Output.all(self.eks_cluster.endpoint, self.certificate_authority).apply(
-                lambda a: json.dumps(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Config",
-                        "clusters": [{"name": ctx, "cluster": {"server": a[0], "certificate-authority-data": a[1]}}],
-                        "contexts": [{"name": ctx, "context": {"cluster": ctx, "user": ctx}}],
-                        "current-context": ctx,
-                        "users": [
-                            {
-                                "name": ctx,
-                                "user": {
-                                    "exec": {
-                                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                                        "command": "aws",
-                                        "args": ["eks", "get-token", "--cluster-name", ctx, "--region", args.region,
-                                                 "--output", "json"],
-                                        "interactiveMode": "Never",
-                                    }
-                                },
-                            }
-                        ],
-                    }
-                )
+                lambda a: exec_kubeconfig(args.cluster_name, a[0], a[1], exec_spec)
             )
         )
 

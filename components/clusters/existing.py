@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from .base import ClusterSpec, GpuDriver, GpuPool, resolve_gpu_pools
+from .base import ClusterComponent, ClusterSpec, GpuDriver
 
 
 class ExistingClusterArgs(ClusterSpec):
@@ -36,27 +36,18 @@ def endpoint_and_ca(kubeconfig: str, context: str | None) -> tuple[str, str]:
         return "", ""
 
 
-class ExistingCluster(pulumi.ComponentResource):
+class ExistingCluster(ClusterComponent):
     """Adopts an existing cluster through its kubeconfig; GPU pools come from config."""
 
     cloud = "existing"
+    type_token = "ai-platform:clusters:ExistingCluster"
+    # Existing GPU nodes are expected to carry the NVIDIA driver already.
+    gpu_operator_values = {"driver": {"enabled": False}}
+    autoscaler = None  # node scaling is the cluster owner's business
 
     def __init__(self, name: str, args: ExistingClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        pools = resolve_gpu_pools(self.cloud, args.gpu_pools, args.gpu_driver)
-        super().__init__("ai-platform:clusters:ExistingCluster", name, None, opts)
-        self.name = name
-        self.args = args
-        self.kubernetes_version = args.kubernetes_version
-        self.gpu_pools: tuple[GpuPool, ...] = pools
-        self.system_node_labels: dict[str, str] = {}
-        self.gpu_driver = args.gpu_driver
-        # Existing GPU nodes are expected to carry the NVIDIA driver already.
-        self.gpu_operator_values = {"driver": {"enabled": False}}
-        self.internal_lb_annotations: dict[str, str] = {}
-        self.storage_class = None
-        self.istio_platform = None
-        self.autoscaler = None  # node scaling is the cluster owner's business
-        self.nodes_ready: list[pulumi.Resource] = []
+        super().__init__(name, args, args.gpu_driver, opts)
+        self.system_node_labels = {}  # no known system pool: platform pods go anywhere
         self.kubeconfig = pulumi.Output.secret(args.kubeconfig)
         server, ca = endpoint_and_ca(args.kubeconfig, args.context)
         self.endpoint = pulumi.Output.from_input(server)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import Literal
 
 import pulumi
@@ -12,19 +11,19 @@ import pulumi_kubernetes as k8s
 from pydantic import Field
 
 from .base import (
-    LABEL_POOL,
     SYSTEM_POOL_NAME,
+    ClusterComponent,
     GpuPool,
     GpuSharing,
     ManagedClusterArgs,
     NodePoolSpec,
-    resolve_gpu_pools,
+    exec_kubeconfig,
 )
 
 DEFAULT_SYSTEM_POOL = NodePoolSpec(machine_type="e2-standard-4")
+GKE_NVIDIA_DIR = "/home/kubernetes/bin/nvidia"
 # Lets the GPU Operator's device plugin own the GPUs (NVIDIA's GKE guidance).
 NO_GKE_DEVICE_PLUGIN_LABEL = "gke-no-default-nvidia-gpu-device-plugin"
-GKE_NVIDIA_DIR = "/home/kubernetes/bin/nvidia"
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
 _EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 
@@ -53,33 +52,28 @@ def subnet_ranges(cidr: str) -> tuple[str, str, str]:
     return str(quarters[0]), str(services), str(pods)
 
 
-class GkeCluster(pulumi.ComponentResource):
+class GkeCluster(ClusterComponent):
     """A GKE cluster hardened for CIS: private nodes, Workload Identity, shielded nodes,
     Dataplane V2, database encryption with Cloud KMS, no legacy ABAC or client certificates,
     a least-privilege node service account, and one tainted, autoscaled pool per GPU pool."""
 
     cloud = "gcp"
+    type_token = "ai-platform:clusters:GkeCluster"
+    # NVIDIA's GKE guidance: Google installs the driver under /home/kubernetes/bin/nvidia.
+    gpu_operator_values = {
+        "driver": {"enabled": False},
+        "toolkit": {"installDir": GKE_NVIDIA_DIR},
+        "hostPaths": {"driverInstallDir": GKE_NVIDIA_DIR},
+        "cdi": {"enabled": True},
+    }
+    internal_lb_annotations = {"networking.gke.io/load-balancer-type": "Internal"}
+    storage_class = "standard-rwo"
+    istio_platform = "gke"
+    autoscaler = None  # GKE's own cluster autoscaler scales the pools
 
     def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        pools = resolve_gpu_pools(self.cloud, args.gpu_pools, args.gpu_driver)
-        super().__init__("ai-platform:clusters:GkeCluster", name, None, opts)
-        self.name = name
-        self.args = args
-        self.kubernetes_version = args.kubernetes_version
-        self.gpu_pools: tuple[GpuPool, ...] = pools
-        self.system_node_labels = {LABEL_POOL: SYSTEM_POOL_NAME}
-        self.gpu_driver = args.gpu_driver
-        # NVIDIA's GKE guidance: Google installs the driver under /home/kubernetes/bin/nvidia.
-        self.gpu_operator_values = {
-            "driver": {"enabled": False},
-            "toolkit": {"installDir": GKE_NVIDIA_DIR},
-            "hostPaths": {"driverInstallDir": GKE_NVIDIA_DIR},
-            "cdi": {"enabled": True},
-        }
-        self.internal_lb_annotations = {"networking.gke.io/load-balancer-type": "Internal"}
-        self.storage_class = "standard-rwo"
-        self.istio_platform = "gke"
-        self.autoscaler = None  # GKE's own cluster autoscaler scales the pools
+        super().__init__(name, args, args.gpu_driver, opts)
+        pools = self.gpu_pools
         self.gcp_provider = gcp.Provider(
             f"{name}-gcp",
             project=args.project,
@@ -96,7 +90,7 @@ class GkeCluster(pulumi.ComponentResource):
             SYSTEM_POOL_NAME, args.system_pool or DEFAULT_SYSTEM_POOL, labels=self.system_node_labels
         )
         self.gpu_node_pools = {p.name: self._node_pool(p.name, p, labels=p.labels, gpu=p) for p in pools}
-        self.nodes_ready: list[pulumi.Resource] = [self.system_node_pool]
+        self.nodes_ready.append(self.system_node_pool)
         self.kubeconfig = self._kubeconfig()
         self.k8s_provider = k8s.Provider(
             f"{name}-k8s", kubeconfig=self.kubeconfig, opts=pulumi.ResourceOptions(parent=self)
@@ -317,33 +311,13 @@ class GkeCluster(pulumi.ComponentResource):
         )
 
     def _kubeconfig(self) -> pulumi.Output[str]:
-        ctx = self.args.cluster_name
+        exec_spec = {
+            "command": "gke-gcloud-auth-plugin",
+            "installHint": "gcloud components install gke-gcloud-auth-plugin",
+            "provideClusterInfo": True,
+        }
         return pulumi.Output.secret(
             pulumi.Output.all(self.endpoint, self.certificate_authority).apply(
-                lambda a: json.dumps(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Config",
-                        "clusters": [
-                            {"name": ctx, "cluster": {"server": f"https://{a[0]}", "certificate-authority-data": a[1]}}
-                        ],
-                        "contexts": [{"name": ctx, "context": {"cluster": ctx, "user": ctx}}],
-                        "current-context": ctx,
-                        "users": [
-                            {
-                                "name": ctx,
-                                "user": {
-                                    "exec": {
-                                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                                        "command": "gke-gcloud-auth-plugin",
-                                        "installHint": "gcloud components install gke-gcloud-auth-plugin",
-                                        "provideClusterInfo": True,
-                                        "interactiveMode": "Never",
-                                    }
-                                },
-                            }
-                        ],
-                    }
-                )
+                lambda a: exec_kubeconfig(self.args.cluster_name, f"https://{a[0]}", a[1], exec_spec)
             )
         )
