@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--config", metavar="FILE", help="plan this stack file instead of Pulumi.<stack>.yaml")
     plan.add_argument("--json", metavar="FILE", help="write the machine-readable report here")
     plan.add_argument("--quiet", action="store_true", help="print only the summary when the plan passes")
+    plan.add_argument("--policy-config", metavar="FILE",
+                      help="policy pack config (default: policies/policy-config.<stack>.json, else policy-config.json)")
     policies = sub.add_parser("policies", help="list every policy of the pack (Markdown table, or --json)")
     policies.add_argument("--json", action="store_true", help="a JSON array of {name, description, severity, enforcementLevel, framework}")
     up = sub.add_parser("upstream", help="download the pinned upstream chart values, CRDs and schema")
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "plan":
         from .plan import main as plan_main
 
-        return plan_main(args.stack, args.config, args.json, args.quiet)
+        return plan_main(args.stack, args.config, args.json, args.quiet, args.policy_config)
     return 2
 
 

@@ -72,6 +72,7 @@ class PlanResult:
     findings: list[validate.Finding] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    policy_config: dict = field(default_factory=dict)
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -173,9 +174,56 @@ def _await(result: Any) -> None:
         asyncio.run(wait())
 
 
-def run_policies(run: Run, policies=ALL_POLICIES) -> list[Violation]:
+POLICY_DIR = REPO / "policies"
+LEVELS = ("advisory", "mandatory", "remediate", "disabled")
+
+
+def policy_config_file(stack: str) -> Path:
+    """`policies/policy-config.<stack>.json` when it exists, else `policies/policy-config.json`."""
+    specific = POLICY_DIR / f"policy-config.{stack}.json"
+    return specific if specific.is_file() else POLICY_DIR / "policy-config.json"
+
+
+def read_policy_config(path: Path | None) -> dict:
+    """The `--policy-pack-config` document: {policy: level | {enforcementLevel?, params...}, all?: level}."""
+    if path is None or not Path(path).is_file():
+        return {}
+    label = Path(path).name
+    try:
+        doc = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise PlanInputError([f"{label}: not valid JSON at line {exc.lineno}: {exc.msg}"]) from None
+    known = {p.name for p in ALL_POLICIES} | {"all"}
+    problems = [f"{label}: {name}: no such policy" for name in doc if name not in known]
+    for name, value in doc.items():
+        level = value if isinstance(value, str) else (value or {}).get("enforcementLevel") if isinstance(value, dict) else None
+        if level is not None and level not in LEVELS:
+            problems.append(f"{label}: {name}: enforcement level must be one of {', '.join(LEVELS)}")
+    if problems:
+        raise PlanInputError(problems)
+    return doc
+
+
+def _policy_settings(policy, config: dict) -> tuple[str, dict]:
+    """(enforcement level, config values with schema defaults) for one policy."""
+    level = policy.enforcement_level.value if policy.enforcement_level else "advisory"
+    level = config.get("all", level) if isinstance(config.get("all"), str) else level
+    entry = config.get(policy.name)
+    values = {}
+    if policy.config_schema is not None:
+        values = {k: v["default"] for k, v in (policy.config_schema.properties or {}).items() if "default" in v}
+    if isinstance(entry, str):
+        level = entry
+    elif isinstance(entry, dict):
+        level = entry.get("enforcementLevel", level)
+        values.update({k: v for k, v in entry.items() if k != "enforcementLevel"})
+    return level, values
+
+
+def run_policies(run: Run, policies=ALL_POLICIES, config: dict | None = None) -> list[Violation]:
     """Every policy on every registration, as the engine would hand them to the pack:
-    resource policies see inputs, stack policies see outputs (camelCase wire names)."""
+    resource policies see inputs, stack policies see outputs (camelCase wire names).
+    `config` is a policy-pack config document (enforcement overrides, parameters)."""
     resources = [r for r in run.registrations if r.type != "pulumi:pulumi:Stack"]
     providers = {
         r.urn: PolicyProviderResource(r.type, plain(r.inputs), r.urn, r.name)
@@ -184,23 +232,22 @@ def run_policies(run: Run, policies=ALL_POLICIES) -> list[Violation]:
     }
     violations: list[Violation] = []
 
-    def reporter(policy, default_urn: str):
-        level = (policy.enforcement_level.value if policy.enforcement_level else "advisory")
-
+    def reporter(policy, default_urn: str, level: str):
         def report(message: str, urn: str | None = None) -> None:
             violations.append(Violation(policy.name, urn or default_urn, level, message))
 
         return report
 
     for policy in policies:
-        if policy.enforcement_level is not None and policy.enforcement_level.value == "disabled":
+        level, values = _policy_settings(policy, config or {})
+        if level == "disabled":
             continue
         if isinstance(policy, ResourceValidationPolicy):
             for r in resources:
                 args = ResourceValidationArgs(
-                    r.type, plain(r.inputs), r.urn, r.name, _options(r), providers.get(r.provider_urn)
+                    r.type, plain(r.inputs), r.urn, r.name, _options(r), providers.get(r.provider_urn), config=values
                 )
-                _await(policy.validate(args, reporter(policy, r.urn)))
+                _await(policy.validate(args, reporter(policy, r.urn, level)))
         elif isinstance(policy, StackValidationPolicy):
             stack_resources = [
                 PolicyResource(
@@ -209,7 +256,7 @@ def run_policies(run: Run, policies=ALL_POLICIES) -> list[Violation]:
                 )
                 for r in resources
             ]
-            _await(policy.validate(StackValidationArgs(stack_resources), reporter(policy, "")))
+            _await(policy.validate(StackValidationArgs(stack_resources, config=values), reporter(policy, "", level)))
     return violations
 
 
@@ -277,12 +324,13 @@ def run_validation(run: Run, result: PlanResult) -> None:
 # -- the plan ----------------------------------------------------------------------------
 
 
-def plan(stack: str | None = None, config_file: Path | None = None) -> PlanResult:
+def plan(stack: str | None = None, config_file: Path | None = None, policy_config: Path | None = None) -> PlanResult:
     path = Path(config_file) if config_file else stack_file(stack or "dev")
     stack = stack or stack_name_for(path)
     result = PlanResult(stack=stack, source=path.name)
     try:
         config, secret_keys = read_stack_file(path)
+        result.policy_config = read_policy_config(Path(policy_config) if policy_config else policy_config_file(stack))
     except PlanInputError as exc:
         result.config_errors = exc.lines
         return result
@@ -303,7 +351,7 @@ def plan(stack: str | None = None, config_file: Path | None = None) -> PlanResul
         return result
     if run.error is not None:
         raise run.error
-    result.violations = run_policies(run)
+    result.violations = run_policies(run, config=result.policy_config)
     run_validation(run, result)
     return result
 
@@ -494,9 +542,12 @@ def render(result: PlanResult) -> str:
     return "\n".join(lines)
 
 
-def main(stack: str | None, config_file: str | None, json_file: str | None, quiet: bool = False) -> int:
+def main(
+    stack: str | None, config_file: str | None, json_file: str | None, quiet: bool = False,
+    policy_config: str | None = None,
+) -> int:
     try:
-        result = plan(stack, Path(config_file) if config_file else None)
+        result = plan(stack, Path(config_file) if config_file else None, Path(policy_config) if policy_config else None)
     except Exception:  # noqa: BLE001 - a program bug, not a user mistake: show it whole
         traceback.print_exc()
         return EXIT_FAILED

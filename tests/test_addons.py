@@ -216,14 +216,18 @@ def test_gpu_dashboards_and_alerts(prod_plan):
 
 
 def test_every_addon_can_be_turned_off(tmp_path):
-    off = {a: {"enabled": False} for a in ("gpuOperator", "observability", "mesh", "certManager", "serving", "kueue",
-                                           "clusterAutoscaler")}
+    off = {a: {"enabled": False} for a in ("gpuOperator", "observability", "mesh", "certManager", "serving", "kueue")}
     result = plan_config(tmp_path, {"environment": "dev", "clusters": [MINIMAL_CLUSTER], "addons": off,
                                     "tenants": [{"name": "a", "gpus": 1}]})
-    assert result.exit_code == 0, (result.config_errors, result.findings)
-    assert result.run.by_type(RELEASE) == []
+    assert result.exit_code == 0, (result.config_errors, result.findings, result.violations)
+    assert [inputs(r)["chart"] for r in result.run.by_type(RELEASE)] == ["cluster-autoscaler"]
     kinds = {r.type.rsplit(":", 1)[-1] for r in result.run.resources if validate.is_kubernetes_object(r.type)}
     assert "AuthorizationPolicy" not in kinds and "LocalQueue" not in kinds and "ResourceQuota" in kinds
+    # The autoscaler too: allowed by the schema, but EKS GPU pools could then never scale.
+    off["clusterAutoscaler"] = {"enabled": False}
+    stuck = plan_config(tmp_path, {"environment": "dev", "clusters": [MINIMAL_CLUSTER], "addons": off}, "stuck")
+    assert stuck.exit_code == 1 and stuck.run.by_type(RELEASE) == []
+    assert {v.policy for v in stuck.violations} == {"stack-gpu-pools-tainted-autoscaled"}
 
 
 @pytest.mark.parametrize(

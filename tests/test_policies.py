@@ -31,19 +31,22 @@ def _samples() -> list[tuple[str, str, dict]]:
 
 
 def _run_for(sample: dict) -> Run:
-    run = Run(stack="samples", project="ai-platform")
+    """A Run holding the sample's resources, as the plan would record them."""
+    stack = sample.get("stack", "samples")
+    run = Run(stack=stack, project="ai-platform")
     providers = set()
     for i, r in enumerate(sample.get("resources") or [sample]):
         provider = r.get("provider", "")
-        provider_urn = f"urn:pulumi:samples::ai-platform::pulumi:providers:kubernetes::{provider}" if provider else ""
+        provider_urn = f"urn:pulumi:{stack}::ai-platform::pulumi:providers:kubernetes::{provider}" if provider else ""
         if provider and provider not in providers:
             providers.add(provider)
             run.registrations.append(Registration(provider_urn, "pulumi:providers:kubernetes", provider, "", True, "",
                                                   {}, [], False, [], {}))
-        urn = f"urn:pulumi:samples::ai-platform::{r['type']}::{r.get('name', f'r{i}')}"
+        name = r.get("name", f"r{i}")
+        urn = f"urn:pulumi:{stack}::ai-platform::{r['type']}::{name}"
         run.registrations.append(
-            Registration(urn, r["type"], r.get("name", f"r{i}"), "", True,
-                         f"{provider_urn}::id" if provider else "", r["props"], [], False, [], r["props"])
+            Registration(urn, r["type"], name, "", True, f"{provider_urn}::id" if provider else "", r["props"], [],
+                         bool(r.get("protect")), [], r["props"])
         )
     return run
 

@@ -1,7 +1,7 @@
 """Every policy of the pack, in one list."""
 
-from . import aws, kubernetes, stack
+from . import aws, azure, gcp, kubernetes, stack
 
-ALL_POLICIES = (*aws.POLICIES, *kubernetes.POLICIES, *stack.POLICIES)
+ALL_POLICIES = (*aws.POLICIES, *gcp.POLICIES, *azure.POLICIES, *kubernetes.POLICIES, *stack.POLICIES)
 
 __all__ = ["ALL_POLICIES"]

@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from pulumi_policy import (
-    EnforcementLevel,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
-    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
-from .common import GPU_RESOURCE, cis_eks, get, platform
+from .common import (
+    ADVISORY,
+    CIDR_CONFIG,
+    CRITICAL,
+    GPU_RESOURCE,
+    HIGH,
+    LOW,
+    MANDATORY,
+    MEDIUM,
+    aws_fsbp,
+    cis_eks,
+    get,
+    open_to_internet,
+    outside,
+    platform,
+)
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
-# p*/g* instance families carry NVIDIA GPUs; *g (Graviton) sizes of g5g too.
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+KMS_KEY = "aws:kms/key:Key"
+ASG_TAG = "aws:autoscaling/tag:Tag"
+AUDIT_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+# p*/g* instance families carry NVIDIA GPUs.
 _GPU_INSTANCE = re.compile(r"^(p\d+[a-z-]*|g\d+[a-z]*)\.")
 
 
-def _open_to_internet(cidr: str) -> bool:
-    try:
-        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
-    except ValueError:
-        return False
+def is_gpu_node_group(props) -> bool:
+    ami = str(get(props, "amiType", default=""))
+    if "NVIDIA" in ami or "GPU" in ami:
+        return True
+    return any(_GPU_INSTANCE.match(str(t)) for t in get(props, "instanceTypes", default=[]))
 
 
 def _endpoint_private(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -38,54 +56,127 @@ def _endpoint_private(args: ResourceValidationArgs, report: ReportViolation) -> 
     cidrs = get(vpc, "publicAccessCidrs", default=[])
     if not cidrs:
         report("The EKS API endpoint is public with no CIDR allow list, so it is open to 0.0.0.0/0.", None)
-    elif any(_open_to_internet(c) for c in cidrs):
-        report(f"The EKS API endpoint allows {', '.join(c for c in cidrs if _open_to_internet(c))}.", None)
+    elif any(open_to_internet(c) for c in cidrs):
+        report(f"The EKS API endpoint allows {', '.join(c for c in cidrs if open_to_internet(c))}.", None)
+    elif bad := outside(cidrs, list(args.get_config().get("allowedCidrs", []))):
+        report(f"The EKS API endpoint allows {', '.join(bad)}, outside the policy's allowedCidrs.", None)
 
 
-def _is_gpu_group(props) -> bool:
-    ami = str(get(props, "amiType", default=""))
-    if "NVIDIA" in ami or "GPU" in ami:
-        return True
-    return any(_GPU_INSTANCE.match(str(t)) for t in get(props, "instanceTypes", default=[]))
+def _secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != EKS_CLUSTER:
+        return
+    configs = get(args.props, "encryptionConfig", default={})
+    configs = configs if isinstance(configs, list) else [configs]
+    if not any("secrets" in get(c, "resources", default=[]) and get(c, "provider", "keyArn") for c in configs):
+        report("Kubernetes secrets are not envelope-encrypted with a KMS key.", None)
+
+
+def _audit_logs(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != EKS_CLUSTER:
+        return
+    missing = [t for t in AUDIT_LOG_TYPES if t not in get(args.props, "enabledClusterLogTypes", default=[])]
+    if missing:
+        report(f"Control-plane log types not enabled: {', '.join(missing)}.", None)
+
+
+def _no_remote_access(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == EKS_NODE_GROUP and get(args.props, "remoteAccess"):
+        report("The node group allows SSH remote access; use SSM or kubectl debug instead.", None)
+
+
+def _imdsv2(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != LAUNCH_TEMPLATE:
+        return
+    options = get(args.props, "metadataOptions", default={})
+    if get(options, "httpTokens") != "required":
+        report("The launch template does not require IMDSv2 (metadataOptions.httpTokens: required).", None)
+    elif get(options, "httpPutResponseHopLimit", default=1) > 2:
+        report("IMDS hop limit above 2 lets containers reach the node's credentials.", None)
 
 
 def _gpu_group_tainted(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != EKS_NODE_GROUP or not _is_gpu_group(args.props):
+    if args.resource_type != EKS_NODE_GROUP or not is_gpu_node_group(args.props):
         return
     taints = get(args.props, "taints", default=[])
-    if not any(
-        get(t, "key") == GPU_RESOURCE and get(t, "effect") in ("NO_SCHEDULE", "NO_EXECUTE") for t in taints
-    ):
-        report(
-            f"GPU node group has no {GPU_RESOURCE} NoSchedule taint: any pod could land on (and pin) its GPUs.",
-            None,
-        )
+    if not any(get(t, "key") == GPU_RESOURCE and get(t, "effect") in ("NO_SCHEDULE", "NO_EXECUTE") for t in taints):
+        report(f"GPU node group has no {GPU_RESOURCE} NoSchedule taint: any pod could land on (and pin) its GPUs.", None)
 
 
-eks_endpoint_private = ResourceValidationPolicy(
-    name="aws-eks-cluster-endpoint-private",
-    description="The EKS API endpoint is private, or public only to an explicit CIDR allow list without 0.0.0.0/0.",
-    validate=_endpoint_private,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.CRITICAL,
-    framework=cis_eks("5.4.2"),
-    remediation_steps=(
-        "Keep `endpoint.public: false` (the default), or set `endpoint.authorizedNetworks` to your "
-        "office/VPN CIDRs; never 0.0.0.0/0."
+def _key_rotation(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == KMS_KEY and get(args.props, "enableKeyRotation") is not True:
+        report("The KMS key does not rotate (enableKeyRotation).", None)
+
+
+def _gpu_asg_discovery_tags(args: StackValidationArgs, report: ReportViolation) -> None:
+    tags: dict[str, set[str]] = {}
+    for r in args.resources:
+        if r.resource_type == ASG_TAG:
+            tags.setdefault(get(r.props, "autoscalingGroupName", default=""), set()).add(get(r.props, "tag", "key"))
+    for r in args.resources:
+        if r.resource_type != EKS_NODE_GROUP or not is_gpu_node_group(r.props):
+            continue
+        cluster = get(r.props, "clusterName", default="")
+        for asg in get(r.props, "resources", 0, "autoscalingGroups", default=[]):
+            keys = tags.get(get(asg, "name", default=""), set())
+            needed = {"k8s.io/cluster-autoscaler/enabled", f"k8s.io/cluster-autoscaler/{cluster}",
+                      f"k8s.io/cluster-autoscaler/node-template/resources/{GPU_RESOURCE}"}
+            if missing := sorted(needed - keys):
+                report(f"GPU Auto Scaling group {get(asg, 'name')} lacks tags {', '.join(missing)}.", r.urn)
+
+
+POLICIES = (
+    ResourceValidationPolicy(
+        name="aws-eks-cluster-endpoint-private",
+        description="The EKS API endpoint is private, or public only to an explicit CIDR allow list without 0.0.0.0/0.",
+        validate=_endpoint_private, enforcement_level=MANDATORY, severity=CRITICAL, framework=aws_fsbp("EKS.1"),
+        config_schema=CIDR_CONFIG,
+        remediation_steps="Keep `endpoint.public: false` (the default), or list your office/VPN CIDRs in "
+                          "`endpoint.authorizedNetworks`; never 0.0.0.0/0.",
+    ),
+    ResourceValidationPolicy(
+        name="aws-eks-cluster-secrets-encryption",
+        description="Kubernetes secrets are envelope-encrypted with a KMS key.",
+        validate=_secrets_encryption, enforcement_level=MANDATORY, severity=HIGH, framework=cis_eks("5.3.1"),
+        remediation_steps="Set encryptionConfig {resources: [secrets], provider.keyArn}; EksCluster always does.",
+    ),
+    ResourceValidationPolicy(
+        name="aws-eks-cluster-audit-logs",
+        description="All control-plane log types (api, audit, authenticator, controllerManager, scheduler) are enabled.",
+        validate=_audit_logs, enforcement_level=MANDATORY, severity=MEDIUM, framework=cis_eks("2.1.1"),
+        remediation_steps="Set enabledClusterLogTypes to all five types.",
+    ),
+    ResourceValidationPolicy(
+        name="aws-eks-nodegroup-no-remote-access",
+        description="Node groups do not open SSH remote access.",
+        validate=_no_remote_access, enforcement_level=MANDATORY, severity=HIGH, framework=platform("node-access"),
+        remediation_steps="Remove remoteAccess; reach nodes with SSM Session Manager or `kubectl debug node`.",
+    ),
+    ResourceValidationPolicy(
+        name="aws-ec2-launchtemplate-imdsv2",
+        description="Launch templates require IMDSv2 with a hop limit of at most 2.",
+        validate=_imdsv2, enforcement_level=MANDATORY, severity=HIGH, framework=aws_fsbp("EC2.8"),
+        remediation_steps="Set metadataOptions {httpTokens: required, httpPutResponseHopLimit: 1}.",
+    ),
+    ResourceValidationPolicy(
+        name="aws-eks-nodegroup-gpu-taint",
+        description="Every GPU node group carries the nvidia.com/gpu NoSchedule taint.",
+        validate=_gpu_group_tainted, enforcement_level=MANDATORY, severity=HIGH, framework=platform("gpu-isolation"),
+        remediation_steps="Add taint {key: nvidia.com/gpu, value: 'true', effect: NO_SCHEDULE}; EksCluster does this "
+                          "for every GPU pool.",
+    ),
+    ResourceValidationPolicy(
+        name="aws-kms-key-rotation",
+        description="KMS keys rotate automatically.",
+        validate=_key_rotation, enforcement_level=MANDATORY, severity=MEDIUM, framework=aws_fsbp("KMS.4"),
+        remediation_steps="Set enableKeyRotation: true.",
+    ),
+    StackValidationPolicy(
+        name="aws-autoscaling-gpu-discovery-tags",
+        description="Every GPU node group's Auto Scaling group carries the cluster-autoscaler discovery and "
+                    "scale-from-zero tags.",
+        validate=_gpu_asg_discovery_tags, enforcement_level=ADVISORY, severity=LOW,
+        framework=platform("gpu-autoscaling"),
+        remediation_steps="Tag the ASG itself (aws.autoscaling.Tag) with k8s.io/cluster-autoscaler/enabled, "
+                          "k8s.io/cluster-autoscaler/<cluster> and node-template/resources/nvidia.com/gpu.",
     ),
 )
-
-eks_gpu_node_group_tainted = ResourceValidationPolicy(
-    name="aws-eks-nodegroup-gpu-taint",
-    description="Every GPU node group carries the nvidia.com/gpu NoSchedule taint.",
-    validate=_gpu_group_tainted,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    framework=platform("gpu-isolation"),
-    remediation_steps=(
-        "Add taint {key: nvidia.com/gpu, value: 'true', effect: NO_SCHEDULE} to the node group; "
-        "EksCluster does this for every GPU pool."
-    ),
-)
-
-POLICIES = (eks_endpoint_private, eks_gpu_node_group_tainted)

@@ -1,51 +1,197 @@
-"""Stack-level rules: relations between resources."""
+"""Stack-level rules: relations between resources (per cluster, told apart by provider)."""
 
 from __future__ import annotations
 
+import re
+
 from pulumi_policy import (
-    EnforcementLevel,
+    PolicyConfigSchema,
     ReportViolation,
-    Severity,
     StackValidationArgs,
     StackValidationPolicy,
 )
 
-from .common import GPU_RESOURCE, TENANT_LABEL, get, platform
+from .aws import EKS_NODE_GROUP, is_gpu_node_group
+from .common import GPU_RESOURCE, HIGH, MANDATORY, MEDIUM, TENANT_LABEL, get, platform
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
+LIMIT_RANGE = "kubernetes:core/v1:LimitRange"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+AUTHORIZATION_POLICY = ":AuthorizationPolicy"
+PEER_AUTHENTICATION = "kubernetes:security.istio.io/v1:PeerAuthentication"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+CLUSTER_QUEUE = ":ClusterQueue"
+ADMISSION_CHECK = ":AdmissionCheck"
+MULTIKUEUE_CONTROLLER = "kueue.x-k8s.io/multikueue"
+PROTECTED_TYPES = {
+    "aws:eks/cluster:Cluster": "EKS cluster",
+    "aws:kms/key:Key": "KMS key",
+    "gcp:container/cluster:Cluster": "GKE cluster",
+    "gcp:kms/cryptoKey:CryptoKey": "Cloud KMS key",
+    "azure-native:containerservice:ManagedCluster": "AKS cluster",
+}
 
 
 def _cluster_of(resource) -> str:
     return resource.provider.urn if resource.provider is not None else ""
 
 
-def _tenant_gpu_quota(args: StackValidationArgs, report: ReportViolation) -> None:
-    gpu_quota = {
-        (_cluster_of(r), get(r.props, "metadata", "namespace"))
-        for r in args.resources
-        if r.resource_type == RESOURCE_QUOTA
-        and get(r.props, "spec", "hard", f"requests.{GPU_RESOURCE}") is not None
-    }
+def _tenant_namespaces(args: StackValidationArgs):
     for r in args.resources:
-        if r.resource_type != NAMESPACE or get(r.props, "metadata", "labels", TENANT_LABEL) is None:
+        if r.resource_type == NAMESPACE and get(r.props, "metadata", "labels", TENANT_LABEL) is not None:
+            yield r, get(r.props, "metadata", "name")
+
+
+def _in_namespace(args: StackValidationArgs, type_test) -> dict[tuple[str, str], list]:
+    out: dict[tuple[str, str], list] = {}
+    for r in args.resources:
+        if type_test(r.resource_type):
+            out.setdefault((_cluster_of(r), get(r.props, "metadata", "namespace")), []).append(r.props)
+    return out
+
+
+def _istiod_releases(args: StackValidationArgs) -> dict[str, str]:
+    """cluster (provider URN) -> URN of the istiod release installed there."""
+    return {_cluster_of(r): r.urn for r in args.resources
+            if r.resource_type == HELM_RELEASE and str(get(r.props, "chart")).endswith("istiod")}
+
+
+def _mesh_clusters(args: StackValidationArgs) -> set[str]:
+    return set(_istiod_releases(args))
+
+
+def _tenant_gpu_quota(args: StackValidationArgs, report: ReportViolation) -> None:
+    quotas = _in_namespace(args, lambda t: t == RESOURCE_QUOTA)
+    for ns, name in _tenant_namespaces(args):
+        hard = [get(q, "spec", "hard", default={}) for q in quotas.get((_cluster_of(ns), name), [])]
+        if not any(f"requests.{GPU_RESOURCE}" in h for h in hard):
+            report(f"Tenant namespace {name!r} has no ResourceQuota on requests.{GPU_RESOURCE}.", ns.urn)
+
+
+def _default_deny(policy) -> bool:
+    spec = get(policy, "spec", default={})
+    return (get(spec, "podSelector", default={}) == {} and {"Ingress", "Egress"} <= set(get(spec, "policyTypes", default=[]))
+            and not get(spec, "ingress") and not get(spec, "egress"))
+
+
+def _tenant_isolation(args: StackValidationArgs, report: ReportViolation) -> None:
+    limits = _in_namespace(args, lambda t: t == LIMIT_RANGE)
+    netpols = _in_namespace(args, lambda t: t == NETWORK_POLICY)
+    authz = _in_namespace(args, lambda t: t.startswith("kubernetes:security.istio.io/") and t.endswith(AUTHORIZATION_POLICY))
+    mesh = _mesh_clusters(args)
+    for ns, name in _tenant_namespaces(args):
+        key = (_cluster_of(ns), name)
+        if not limits.get(key):
+            report(f"Tenant namespace {name!r} has no LimitRange.", ns.urn)
+        if not any(_default_deny(p) for p in netpols.get(key, [])):
+            report(f"Tenant namespace {name!r} has no default-deny NetworkPolicy (ingress and egress).", ns.urn)
+        if key[0] in mesh and not authz.get(key):
+            report(f"Tenant namespace {name!r} has no Istio AuthorizationPolicy.", ns.urn)
+
+
+def _mtls_strict(args: StackValidationArgs, report: ReportViolation) -> None:
+    strict_mesh_wide = set()
+    for r in args.resources:
+        if r.resource_type != PEER_AUTHENTICATION:
             continue
-        name = get(r.props, "metadata", "name")
-        if (_cluster_of(r), name) not in gpu_quota:
-            report(f"Tenant namespace {name!r} has no ResourceQuota on requests.{GPU_RESOURCE}.", r.urn)
+        mode = get(r.props, "spec", "mtls", "mode", default="UNSET")
+        if mode in ("PERMISSIVE", "DISABLE"):
+            report(f"PeerAuthentication {get(r.props, 'metadata', 'name')} sets mTLS {mode}.", r.urn)
+        if get(r.props, "metadata", "namespace") == "istio-system" and not get(r.props, "spec", "selector") \
+                and mode == "STRICT":
+            strict_mesh_wide.add(_cluster_of(r))
+    for cluster, istiod in _istiod_releases(args).items():
+        if cluster not in strict_mesh_wide:
+            report("Istio runs without a mesh-wide STRICT PeerAuthentication in istio-system.", istiod)
 
 
-tenant_gpu_quota = StackValidationPolicy(
-    name="kubernetes-namespace-gpu-quota",
-    description="Every tenant namespace has a ResourceQuota that limits requests.nvidia.com/gpu.",
-    validate=_tenant_gpu_quota,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    framework=platform("tenant-isolation"),
-    remediation_steps=(
-        "Create tenants through the Tenant component (it always sets the quota), or add a ResourceQuota "
-        "with `requests.nvidia.com/gpu` to the namespace."
-    ),
+def _gpu_pools(args: StackValidationArgs):
+    """(resource, tainted, autoscaled) for every GPU node pool on every cloud."""
+    for r in args.resources:
+        p = r.props
+        if r.resource_type == EKS_NODE_GROUP and is_gpu_node_group(p):
+            taints = get(p, "taints", default=[])
+            scaling = get(p, "scalingConfig", default={})
+            yield r, any(get(t, "key") == GPU_RESOURCE for t in taints), \
+                get(scaling, "maxSize", default=0) > get(scaling, "minSize", default=0)
+        elif r.resource_type == "gcp:container/nodePool:NodePool" and get(p, "nodeConfig", "guestAccelerators"):
+            taints = get(p, "nodeConfig", "taints", default=[])
+            yield r, any(get(t, "key") == GPU_RESOURCE for t in taints), bool(get(p, "autoscaling"))
+        elif r.resource_type == "azure-native:containerservice:AgentPool" and str(
+                get(p, "vmSize", default="")).startswith("Standard_N"):
+            taints = get(p, "nodeTaints", default=[])
+            yield r, any(t.startswith(f"{GPU_RESOURCE}=") for t in taints), get(p, "enableAutoScaling") is True
+
+
+def _gpu_pools_tainted_autoscaled(args: StackValidationArgs, report: ReportViolation) -> None:
+    eks_autoscaler = any(r.resource_type == HELM_RELEASE and get(r.props, "chart") == "cluster-autoscaler"
+                         for r in args.resources)
+    for r, tainted, autoscaled in _gpu_pools(args):
+        if not tainted:
+            report("GPU node pool is not tainted nvidia.com/gpu.", r.urn)
+        if not autoscaled:
+            report("GPU node pool is not autoscaled (fixed size, or autoscaling off).", r.urn)
+        elif r.resource_type == EKS_NODE_GROUP and not eks_autoscaler:
+            report("EKS GPU node group, but no cluster-autoscaler is installed to scale it.", r.urn)
+
+
+def _stack_name(args: StackValidationArgs) -> str:
+    urn = next((r.urn for r in args.resources), "")
+    return urn.split("::")[0].removeprefix("urn:pulumi:")
+
+
+def _production_protected(args: StackValidationArgs, report: ReportViolation) -> None:
+    pattern = args.get_config().get("productionStacks", "^prod")
+    if not re.search(pattern, _stack_name(args)):
+        return
+    for r in args.resources:
+        if r.resource_type in PROTECTED_TYPES and not r.opts.protect:
+            report(f"Production {PROTECTED_TYPES[r.resource_type]} is not protected from deletion.", r.urn)
+
+
+def _multikueue_checks(args: StackValidationArgs, report: ReportViolation) -> None:
+    multikueue = {get(r.props, "metadata", "name") for r in args.resources
+                  if r.resource_type.endswith(ADMISSION_CHECK)
+                  and get(r.props, "spec", "controllerName") == MULTIKUEUE_CONTROLLER}
+    for r in args.resources:
+        if not (r.resource_type.startswith("kubernetes:kueue.x-k8s.io/") and r.resource_type.endswith(CLUSTER_QUEUE)):
+            continue
+        checks = get(r.props, "spec", "admissionChecksStrategy", "admissionChecks", default=[])
+        mk = [c for c in checks if get(c, "name") in multikueue]
+        if len(mk) > 1:
+            report(f"ClusterQueue has {len(mk)} MultiKueue admission checks; Kueue allows one.", r.urn)
+        if any(get(c, "onFlavors") for c in mk):
+            report("ClusterQueue applies its MultiKueue admission check per flavor; Kueue deactivates such a queue.",
+                   r.urn)
+
+
+def _policy(name, description, validate, level, severity, reference, remediation, **extra):
+    return StackValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level,
+                                 severity=severity, framework=platform(reference), remediation_steps=remediation,
+                                 **extra)
+
+
+POLICIES = (
+    _policy("kubernetes-namespace-gpu-quota", "Every tenant namespace has a ResourceQuota that limits "
+            "requests.nvidia.com/gpu.", _tenant_gpu_quota, MANDATORY, HIGH, "tenant-isolation",
+            "Create tenants with the Tenant component (it always sets the quota), or add a ResourceQuota with "
+            "requests.nvidia.com/gpu."),
+    _policy("stack-tenant-namespace-isolation", "Every tenant namespace has a LimitRange, a default-deny "
+            "NetworkPolicy, and (where Istio runs) an AuthorizationPolicy.", _tenant_isolation, MANDATORY, HIGH,
+            "tenant-isolation", "Create tenants with the Tenant component."),
+    _policy("stack-mesh-mtls-strict", "Where Istio runs, mTLS is STRICT mesh-wide and nowhere relaxed.",
+            _mtls_strict, MANDATORY, HIGH, "mesh-mtls",
+            "Keep the mesh add-on's default PeerAuthentication (STRICT) and add no PERMISSIVE ones."),
+    _policy("stack-gpu-pools-tainted-autoscaled", "Every GPU node pool, on every cloud, is tainted and autoscaled.",
+            _gpu_pools_tainted_autoscaled, MANDATORY, HIGH, "gpu-isolation",
+            "Give GPU pools max > min (min 0 scales to zero) and keep the GPU taint; on EKS keep the "
+            "clusterAutoscaler add-on."),
+    _policy("stack-production-protection", "In production stacks, clusters and encryption keys are protected "
+            "from deletion.", _production_protected, MANDATORY, HIGH, "resilience",
+            "Leave clusters[].protect at its prod default (true).",
+            config_schema=PolicyConfigSchema(properties={"productionStacks": {"type": "string", "default": "^prod"}})),
+    _policy("stack-kueue-multikueue-admission-checks", "ClusterQueues carry at most one MultiKueue admission "
+            "check, never applied per flavor.", _multikueue_checks, MANDATORY, MEDIUM, "multikueue",
+            "Use a single MultiKueue AdmissionCheck per ClusterQueue, without onFlavors."),
 )
-
-POLICIES = (tenant_gpu_quota,)
