@@ -76,8 +76,9 @@ class TenantPlatform:
     """Where istiod runs; sidecars must reach it."""
     allowed_source_namespaces: tuple[str, ...] = ()
     """Platform namespaces that may call into the tenant (gateway, Knative activator, Prometheus)."""
-    cluster_queue: bool = False
-    """Kueue is on: a LocalQueue `default` feeds the tenant's ClusterQueue."""
+    local_queues: tuple[tuple[str, str], ...] = ()
+    """Kueue is on: (LocalQueue name, ClusterQueue name suffix) pairs; ("default", "") feeds the
+    tenant's own ClusterQueue, ("burst", "-burst") the one that dispatches to a burst cluster."""
 
 
 def _meta(name: str, namespace: str, tenant: str) -> k8s.meta.v1.ObjectMetaArgs:
@@ -182,16 +183,17 @@ class Tenant(pulumi.ComponentResource):
                 },
                 opts=in_ns,
             )
-        self.local_queue = None
-        if platform.cluster_queue:
-            self.local_queue = k8s.apiextensions.CustomResource(
-                f"{name}-queue",
+        self.local_queues = [
+            k8s.apiextensions.CustomResource(
+                f"{name}-queue" if queue == LOCAL_QUEUE else f"{name}-queue-{queue}",
                 api_version="kueue.x-k8s.io/v1beta2",
                 kind="LocalQueue",
-                metadata=_meta(LOCAL_QUEUE, ns, ns),
-                spec={"clusterQueue": ns},
+                metadata=_meta(queue, ns, ns),
+                spec={"clusterQueue": f"{ns}{suffix}"},
                 opts=in_ns,
             )
+            for queue, suffix in platform.local_queues
+        ]
         self.role_bindings = [
             k8s.rbac.v1.RoleBinding(
                 f"{name}-{role}s",

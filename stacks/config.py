@@ -22,7 +22,14 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from components.clusters import CLUSTER_TYPES
-from components.clusters.base import ClusterSpec, GpuPoolError, GpuPoolSpec, NetworkSpec, resolve_gpu_pool
+from components.clusters.base import (
+    ClusterSpec,
+    GpuPoolError,
+    GpuPoolSpec,
+    NetworkSpec,
+    NodePoolSpec,
+    resolve_gpu_pool,
+)
 from components.clusters.eks import AccessEntrySpec
 from components.spec import DnsLabel, Quantity, Spec
 from components.tenancy import TenantSpec
@@ -50,6 +57,7 @@ CLOUD_KEYS: dict[str, tuple[str, ...]] = {
     "kubeconfigPath": ("existing",),
     "context": ("existing",),
 }
+MANAGER_NAME = "manager"
 REQUIRED_KEYS: dict[str, tuple[str, ...]] = {"aws": ("region",), "gcp": ("region", "project"), "azure": ("region",)}
 
 
@@ -160,9 +168,12 @@ ADDON_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
 
 class BurstingConfig(Spec):
     enabled: bool = False
-    """Overflow batch work to the `role: burst` cluster. @default false"""
+    """Overflow batch work to the `role: burst` cluster(s) with Kueue MultiKueue. @default false"""
     manager: Literal["dedicated", "primary"] = "dedicated"
-    """Where the MultiKueue manager runs. @default dedicated"""
+    """dedicated: a small CPU-only manager cluster on the primary's cloud, with primary and burst as workers;
+    primary: the primary is the manager and tenants get a `burst` LocalQueue. @default dedicated"""
+    manager_pool: NodePoolSpec | None = None
+    """Nodes of the dedicated manager. @default the cloud's system machine type, 1 to 2 nodes (2 to 3 in prod)"""
 
 
 class StackConfig(Spec):
@@ -189,6 +200,19 @@ class StackConfig(Spec):
     @property
     def primary(self) -> ClusterConfig:
         return next(c for c in self.clusters if c.role == "primary")
+
+    @property
+    def bursts(self) -> tuple[ClusterConfig, ...]:
+        return tuple(c for c in self.clusters if c.role == "burst")
+
+    def manager(self, default_machine: str) -> ClusterConfig:
+        """The dedicated MultiKueue manager: small, CPU-only, on the primary's cloud and region."""
+        prod = self.environment == "prod"
+        pool = self.bursting.manager_pool or NodePoolSpec(
+            machine_type=default_machine, min=2 if prod else 1, max=3 if prod else 2, disk_size_gb=50)
+        return self.primary.model_copy(
+            update={"name": MANAGER_NAME, "role": "primary", "gpu_pools": (), "system_pool": pool}
+        )
 
     def protect(self, cluster: ClusterConfig) -> bool:
         return self.environment == "prod" if cluster.protect is None else cluster.protect
@@ -418,8 +442,13 @@ def _cross_checks(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
                     problems.append((_path((*at, key)), f"required for {cloud} clusters"))
             if cloud == "existing" and bool(cluster.get("kubeconfig")) == bool(cluster.get("kubeconfigPath")):
                 problems.append((_path((*at, "kubeconfig")), "set exactly one of kubeconfig or kubeconfigPath"))
+        if cluster.get("role") == "burst" and not _bursting_enabled(raw):
+            problems.append((_path((*at, "role")), "a burst cluster needs bursting.enabled: true"))
         if cluster.get("role") == "burst":
-            problems.append((_path((*at, "role")), "burst clusters are not available in this release"))
+            for j, pool in _items(cluster.get("gpuPools")):
+                if pool.get("min", 0) != 0:
+                    problems.append((_path((*at, "gpuPools", j, "min")),
+                                     "must be 0 on a burst cluster: it costs nothing while idle"))
         system = cluster.get("systemPool")
         if isinstance(system, dict) and system.get("min") == 0:
             problems.append((_path((*at, "systemPool", "min")), "must be >= 1: platform add-ons run there"))
@@ -452,9 +481,39 @@ def _cross_checks(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
                          "use mode: standard or enable the mesh"))
     if serving.get("exampleInferenceService") is True and not enabled("serving"):
         problems.append((_path(("addons", "serving", "exampleInferenceService")), "needs addons.serving"))
+    problems += _bursting_checks(raw, clusters, enabled)
+    return problems
+
+
+def _bursting_enabled(raw: Mapping[str, Any]) -> bool:
     bursting = raw.get("bursting")
-    if isinstance(bursting, dict) and bursting.get("enabled") is True:
-        problems.append((_path(("bursting", "enabled")), "cloud bursting is not available in this release"))
+    return isinstance(bursting, dict) and bursting.get("enabled") is True
+
+
+def _bursting_checks(raw: Mapping[str, Any], clusters: list[tuple[int, dict]], enabled) -> list[tuple[str, str]]:
+    if not _bursting_enabled(raw):
+        return []
+    problems = []
+    primary = next((c for _, c in clusters if c.get("role", "primary") == "primary"), {})
+    bursts = [(i, c) for i, c in clusters if c.get("role") == "burst"]
+    if not bursts:
+        problems.append((_path(("bursting", "enabled")), "needs a cluster with role: burst"))
+    for i, c in bursts:
+        if c.get("cloud") and c.get("cloud") == primary.get("cloud"):
+            problems.append((_path(("clusters", i, "cloud")),
+                             f"a burst cluster must be on another provider than the primary ({c['cloud']})"))
+    if not enabled("kueue"):
+        problems.append((_path(("bursting", "enabled")), "needs addons.kueue (MultiKueue dispatches the work)"))
+    manager = raw["bursting"].get("manager", "dedicated")
+    if manager == "dedicated":
+        if primary.get("cloud") == "existing":
+            problems.append((_path(("bursting", "manager")),
+                             "dedicated needs a primary on a managed cloud to create the manager on; use primary"))
+        for i, c in clusters:
+            if c.get("name") == MANAGER_NAME:
+                problems.append((_path(("clusters", i, "name")), f"{MANAGER_NAME!r} is the dedicated manager's name"))
+    elif raw["bursting"].get("managerPool") is not None:
+        problems.append((_path(("bursting", "managerPool")), "only applies to manager: dedicated"))
     return problems
 
 

@@ -68,6 +68,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
                     "status": "deployed",
                     "revision": 1,
                 }
+            if t == "kubernetes:core/v1:Secret" and inputs.get("type") == "kubernetes.io/service-account-token":
+                # The token controller fills these in.
+                token = base64.b64encode(f"eyJhbGciOiJSUzI1NiJ9.{_h('token', rid, n=32)}".encode()).decode()
+                inputs["data"] = {"token": token, "ca.crt": _FAKE_CA, "namespace": base64.b64encode(b"kueue-system").decode()}
             return rid, inputs
         return f"{name}-id", inputs
 

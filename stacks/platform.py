@@ -20,6 +20,7 @@ from components.addons.mesh import NAMESPACE as MESH_NAMESPACE
 from components.addons.observability import NAMESPACE as MONITORING_NAMESPACE
 from components.addons.observability import Observability
 from components.addons.serving import KNATIVE_SERVING_NAMESPACE, Serving
+from components.bursting import MultiKueue, WorkerAccess, WorkerRef
 from components.clusters import CLUSTER_TYPES
 from components.clusters.base import Cluster
 from components.tenancy import Tenant, TenantPlatform
@@ -65,9 +66,25 @@ def _cluster(cfg: StackConfig, cluster: ClusterConfig) -> Cluster:
     return component(cluster.name, args)
 
 
-def build_cluster(cfg: StackConfig, cluster: Cluster) -> ClusterPlatform:
-    """Add-ons and tenants on one cluster."""
-    addons = cfg.addons
+ALL_ADDONS = frozenset({"autoscaler", "observability", "gpuOperator", "certManager", "mesh", "kueue", "serving"})
+
+
+def build_cluster(
+    cfg: StackConfig,
+    cluster: Cluster,
+    only: frozenset[str] = ALL_ADDONS,
+    local_queues: tuple[tuple[str, str], ...] = (("default", ""),),
+    multikueue_manager: bool = False,
+) -> ClusterPlatform:
+    """Add-ons (the enabled ones, within `only`) and tenants on one cluster. A MultiKueue
+    manager gets its tenant ClusterQueues from the bursting wiring instead of Kueue."""
+    addons = cfg.addons.model_copy(update={
+        field: getattr(cfg.addons, field).model_copy(update={"enabled": False})
+        for field, key in (("cluster_autoscaler", "autoscaler"), ("observability", "observability"),
+                           ("gpu_operator", "gpuOperator"), ("cert_manager", "certManager"), ("mesh", "mesh"),
+                           ("kueue", "kueue"), ("serving", "serving"))
+        if key not in only
+    })
     on = ClusterPlatform(cluster)
     opts = pulumi.ResourceOptions(provider=cluster.k8s_provider)
     name = cluster.name
@@ -97,9 +114,9 @@ def build_cluster(cfg: StackConfig, cluster: Cluster) -> ClusterPlatform:
         mesh = Mesh(f"{name}-mesh", cluster, replicas=cfg.replicas, opts=opts)
         on.addons["mesh"] = mesh
     if addons.kueue.enabled:
-        quotas = tuple(TenantQuota(t.name, t.gpus, t.borrow_gpus, t.cpu, t.memory) for t in cfg.tenants)
-        kueue = Kueue(f"{name}-kueue", cluster, quotas, replicas=cfg.replicas,
-                      metrics=observability is not None, opts=opts)
+        queued = () if multikueue_manager and local_queues == (("default", ""),) else tenant_quotas(cfg)
+        kueue = Kueue(f"{name}-kueue", cluster, queued, replicas=cfg.replicas,
+                      metrics=observability is not None, multikueue_manager=multikueue_manager, opts=opts)
         on.addons["kueue"] = kueue
 
     knative = addons.serving.enabled and addons.serving.mode == "knative"
@@ -110,7 +127,7 @@ def build_cluster(cfg: StackConfig, cluster: Cluster) -> ClusterPlatform:
         mesh_gateway_principal=GATEWAY_PRINCIPAL if mesh else None,
         mesh_namespace=MESH_NAMESPACE if mesh else None,
         allowed_source_namespaces=sources,
-        cluster_queue=kueue is not None,
+        local_queues=local_queues if kueue is not None else (),
     )
     crds = [r for r in ((mesh.base if mesh else None), (kueue.release if kueue else None)) if r is not None]
     for t in cfg.tenants:
@@ -130,15 +147,60 @@ def build_cluster(cfg: StackConfig, cluster: Cluster) -> ClusterPlatform:
     return on
 
 
+def tenant_quotas(cfg: StackConfig) -> tuple[TenantQuota, ...]:
+    return tuple(TenantQuota(t.name, t.gpus, t.borrow_gpus, t.cpu, t.memory) for t in cfg.tenants)
+
+
 def build(cfg: StackConfig) -> Platform:
     platform = Platform(cfg)
+    bursting = cfg.bursting.enabled
+    primary_manager = bursting and cfg.bursting.manager == "primary"
     for cluster_cfg in cfg.clusters:
         cluster = _cluster(cfg, cluster_cfg)
-        platform.clusters[cluster.name] = build_cluster(cfg, cluster)
-        observability = platform.clusters[cluster.name].addons.get("observability")
+        queues: tuple[tuple[str, str], ...] = (("default", ""),)
+        if primary_manager:
+            # Tenants keep `default` and get `burst`: on the primary it dispatches, on a burst
+            # cluster it is the local queue MultiKueue's copies land in.
+            queues = (("default", ""), ("burst", BURST_SUFFIX if cluster_cfg.role == "primary" else ""))
+        platform.clusters[cluster.name] = build_cluster(
+            cfg, cluster, local_queues=queues, multikueue_manager=primary_manager and cluster_cfg.role == "primary"
+        )
+    if bursting:
+        _burst(cfg, platform)
+    for name, on in platform.clusters.items():
+        observability = on.addons.get("observability")
         if observability is not None:
-            platform.grafana_passwords[cluster.name] = observability.grafana_admin_password
+            platform.grafana_passwords[name] = observability.grafana_admin_password
     return platform
+
+
+BURST_SUFFIX = "-burst"
+
+
+def _burst(cfg: StackConfig, platform: Platform) -> None:
+    """MultiKueue: a dedicated manager (workers: primary, then burst) or the primary as
+    manager (workers: the burst clusters)."""
+    primary = platform.clusters[cfg.primary.name]
+    bursts = [platform.clusters[c.name] for c in cfg.bursts]
+    if cfg.bursting.manager == "dedicated":
+        manager_cfg = cfg.manager(CLUSTER_TYPES[cfg.primary.cloud][0].default_system_machine)
+        manager = build_cluster(cfg, _cluster(cfg, manager_cfg), only=frozenset({"kueue"}), multikueue_manager=True)
+        platform.clusters[manager.cluster.name] = manager
+        workers, suffix = [primary, *bursts], ""
+    else:
+        manager, workers, suffix = primary, bursts, BURST_SUFFIX
+    refs = []
+    for worker in workers:
+        access = WorkerAccess(
+            f"{worker.cluster.name}-multikueue-access", worker.cluster, depends_on=[worker.addons["kueue"].release],
+            opts=pulumi.ResourceOptions(provider=worker.cluster.k8s_provider),
+        )
+        refs.append(WorkerRef(worker.cluster.name, access.kubeconfig))
+    manager.addons["multikueue"] = MultiKueue(
+        f"{manager.cluster.name}-multikueue", manager.cluster, refs, tenant_quotas(cfg),
+        manager.addons["kueue"].release, queue_suffix=suffix,
+        opts=pulumi.ResourceOptions(provider=manager.cluster.k8s_provider),
+    )
 
 
 def export(platform: Platform) -> None:

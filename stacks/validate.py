@@ -123,6 +123,9 @@ def strict_schema(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {k: strict_schema(v) for k, v in schema.items() if k not in ("default",)}
+    if isinstance(out.get("pattern"), str) and out["pattern"].startswith("^(?i)"):
+        # Go's RE2 takes inline flags after the anchor; Python wants them first.
+        out["pattern"] = "(?i)^" + out["pattern"][len("^(?i)"):]
     if out.pop("x-kubernetes-int-or-string", False):
         out.pop("type", None)
         out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])

@@ -26,7 +26,7 @@ def prod_plan() -> plan_mod.PlanResult:
 
 
 CLOUD_STACKS = {
-    "aws": REPO / "Pulumi.prod.yaml",
+    "aws": REPO / "examples" / "Pulumi.prod-aws.yaml",
     "gcp": REPO / "examples" / "Pulumi.prod-gcp.yaml",
     "azure": REPO / "examples" / "Pulumi.prod-azure.yaml",
     "existing": REPO / "examples" / "Pulumi.prod-existing.yaml",

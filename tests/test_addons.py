@@ -14,20 +14,22 @@ from components.clusters.base import GpuPool, Taint
 from stacks import validate
 from stacks.engine import is_secret
 
-from .conftest import inputs, plan_config
+from .conftest import REPO, inputs, plan_config
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 MINIMAL_CLUSTER = {"name": "primary", "cloud": "aws", "region": "us-west-2",
                    "gpuPools": [{"name": "l4", "machineType": "g6.xlarge"}]}
 
 
-def release(run, chart_name: str) -> dict:
-    (r,) = [r for r in run.by_type(RELEASE) if inputs(r)["chart"].rsplit("/", 1)[-1] == chart_name]
+def release(run, chart_name: str, cluster: str = "primary") -> dict:
+    """The release of a chart on one cluster (resource names start with the cluster's)."""
+    (r,) = [r for r in run.by_type(RELEASE) if inputs(r)["chart"].rsplit("/", 1)[-1] == chart_name
+            and r.name.startswith(f"{cluster}-")]
     return inputs(r)
 
 
-def one(run, type_suffix: str, name: str, namespace: str | None = None) -> dict:
-    found = [inputs(r) for r in run.resources if r.type.endswith(type_suffix)
+def one(run, type_suffix: str, name: str, namespace: str | None = None, cluster: str = "primary") -> dict:
+    found = [inputs(r) for r in run.resources if r.type.endswith(type_suffix) and r.name.startswith(f"{cluster}-")
              and inputs(r)["metadata"]["name"] == name and inputs(r)["metadata"].get("namespace") == namespace]
     assert len(found) == 1, (type_suffix, name, namespace, len(found))
     return found[0]
@@ -70,7 +72,7 @@ def test_time_slicing_is_configured_per_pool_by_node_label(prod_plan):
     assert sliced["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
     assert values["devicePlugin"]["config"]["default"] in config["data"]
     groups = {inputs(r)["labels"].get("ai-platform.io/pool"): inputs(r)["labels"]
-              for r in run.by_type("aws:eks/nodeGroup:NodeGroup")}
+              for r in run.by_type("aws:eks/nodeGroup:NodeGroup") if r.name.startswith("primary-")}
     assert groups["inference"]["nvidia.com/device-plugin.config"] == "inference"
     assert "nvidia.com/device-plugin.config" not in groups["training"]
 
@@ -130,7 +132,7 @@ def test_every_tenant_gets_a_local_queue_feeding_its_cluster_queue(prod_plan):
 
 
 def test_kueue_quota_and_namespace_quota_agree(cloud_plans):
-    config = yaml.safe_load(cloud_plans["aws"].source and open("Pulumi.prod.yaml").read())["config"]
+    config = yaml.safe_load((REPO / "examples" / "Pulumi.prod-aws.yaml").read_text())["config"]
     tenants = {t["name"]: t for t in config["ai-platform:tenants"]}
     for cloud, result in cloud_plans.items():
         for name, t in tenants.items():
@@ -150,8 +152,8 @@ def test_one_flavor_per_gpu_pool_with_its_labels_and_taint(cloud_plans):
         flavor = one(cloud_plans[cloud].run, ":ResourceFlavor", "training")
         assert flavor["spec"]["nodeLabels"] == {"ai-platform.io/pool": "training"}
         assert flavor["spec"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-    classes = {inputs(r)["metadata"]["name"]: inputs(r)["value"]
-               for r in cloud_plans["aws"].run.resources if r.type.endswith(":WorkloadPriorityClass")}
+    classes = {inputs(r)["metadata"]["name"]: inputs(r)["value"] for r in cloud_plans["aws"].run.resources
+               if r.type.endswith(":WorkloadPriorityClass") and r.name.startswith("primary-")}
     assert classes == {"platform-high": 1000, "platform-normal": 100, "platform-low": 10}
 
 
@@ -172,10 +174,12 @@ def test_gpu_split_adds_up_and_follows_capacity(total):
 
 def test_grafana_password_is_generated_secret_and_never_plain(prod_plan):
     run = prod_plan.run
-    secret = next(r for r in run.resources if r.type.endswith(":Secret") and inputs(r)["metadata"]["name"] == "grafana-admin")
-    data = secret.inputs["stringData"]
-    assert is_secret(data) or is_secret(data["admin-password"])
-    assert len(run.by_type("random:index/randomPassword:RandomPassword")) == 1
+    secrets = [r for r in run.resources if r.type.endswith(":Secret") and inputs(r)["metadata"]["name"] == "grafana-admin"]
+    assert len(secrets) == 2  # primary and burst (the dedicated manager runs no Grafana)
+    for secret in secrets:
+        data = secret.inputs["stringData"]
+        assert is_secret(data) or is_secret(data["admin-password"])
+    assert len(run.by_type("random:index/randomPassword:RandomPassword")) == 2
     assert is_secret(run.outputs["grafanaAdminPasswords"])
     values = release(run, "kube-prometheus-stack")["values"]
     assert values["grafana"]["admin"]["existingSecret"] == "grafana-admin"
@@ -203,6 +207,7 @@ def test_prometheus_keeps_data_on_encrypted_storage_with_retention(prod_plan):
 
 def test_gpu_dashboards_and_alerts(prod_plan):
     dashboards = [inputs(r) for r in prod_plan.run.resources if r.type.endswith(":ConfigMap")
+                  and r.name.startswith("primary-")
                   and inputs(r)["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
     titles = {json.loads(next(iter(d["data"].values())))["title"] for d in dashboards}
     assert titles == {"GPUs (NVIDIA DCGM exporter)", "GPU usage per tenant"}
@@ -265,17 +270,17 @@ def test_example_inference_service_is_valid_against_the_pinned_crd(tmp_path, ups
 
 def test_only_real_dependencies_are_ordered(prod_plan):
     run = prod_plan.run
-    urn = {inputs(r)["chart"].rsplit("/", 1)[-1]: r for r in run.by_type(RELEASE)}
+    urn = {inputs(r)["chart"].rsplit("/", 1)[-1]: r for r in run.by_type(RELEASE) if r.name.startswith("primary-")}
 
     def deps(chart):
         return {d for d in urn[chart].dependencies}
 
     assert urn["cert-manager"].urn in deps("kserve-resources")
     assert urn["kserve-crd"].urn in deps("kserve-resources")
-    knative_serving = next(r for r in run.resources if r.type.endswith(":KnativeServing"))
+    knative_serving = next(r for r in run.resources if r.type.endswith(":KnativeServing") and r.name.startswith("primary-"))
     assert {urn["istiod"].urn, urn["gateway"].urn, urn["knative-operator"].urn} <= set(knative_serving.dependencies)
     assert urn["kube-prometheus-stack"].urn in deps("gpu-operator")  # the ServiceMonitor CRD
-    for cr in (r for r in run.resources if r.type.startswith("kubernetes:kueue.x-k8s.io")):
+    for cr in (r for r in run.resources if r.type.startswith("kubernetes:kueue.x-k8s.io") and r.name.startswith("primary-")):
         if not cr.type.endswith(":LocalQueue"):
             assert urn["kueue"].urn in cr.dependencies
     # Independent add-ons install in parallel.

@@ -145,9 +145,9 @@ def test_numbers_for_quantities_are_accepted_as_strings():
     assert cfg.tenants[0].cpu == "8"
 
 
-def test_bursting_is_refused_until_it_exists():
+def test_bursting_needs_a_burst_cluster():
     found = problems({**MINIMAL, "bursting": {"enabled": True}})
-    assert ("ai-platform:bursting.enabled", "cloud bursting is not available in this release") in found
+    assert ("ai-platform:bursting.enabled", "needs a cluster with role: burst") in found
 
 
 def test_secure_values_become_secret_placeholders(tmp_path):

@@ -47,14 +47,20 @@ def test_dev_plan_shows_the_gpu_cluster_autoscaler_and_tenants(dev_plan):
 
 def test_prod_plan_spreads_three_zones_two_gpu_pools_three_tenants_and_protects(prod_plan):
     run = prod_plan.run
-    zones = {inputs(s)["availabilityZone"] for s in run.by_type("aws:ec2/subnet:Subnet")}
+    primary = [r for r in run.resources if r.name.startswith("primary-")]
+    zones = {inputs(s)["availabilityZone"] for s in primary if s.type == "aws:ec2/subnet:Subnet"}
     assert len(zones) == 3
-    models = {inputs(g)["labels"].get("ai-platform.io/gpu-model") for g in run.by_type("aws:eks/nodeGroup:NodeGroup")}
+    models = {inputs(g)["labels"].get("ai-platform.io/gpu-model") for g in primary
+              if g.type == "aws:eks/nodeGroup:NodeGroup"}
     assert models == {None, "a100", "l4"}
+    # Three tenants on each of primary, burst and the dedicated manager.
     assert len([n for n in run.by_type("kubernetes:core/v1:Namespace")
-                if "ai-platform.io/tenant" in inputs(n)["metadata"]["labels"]]) == 3
-    protected = {r.type for r in run.resources if r.protect}
-    assert protected == {"aws:eks/cluster:Cluster", "aws:kms/key:Key"}
+                if "ai-platform.io/tenant" in inputs(n)["metadata"]["labels"]]) == 9
+    protected = {(r.type, r.name) for r in run.resources if r.protect}
+    assert protected == {(t, f"{c}-{n}") for c, t, n in (
+        ("primary", "aws:eks/cluster:Cluster", "eks"), ("primary", "aws:kms/key:Key", "secrets-key"),
+        ("manager", "aws:eks/cluster:Cluster", "eks"), ("manager", "aws:kms/key:Key", "secrets-key"),
+        ("burst", "gcp:container/cluster:Cluster", "gke"), ("burst", "gcp:kms/cryptoKey:CryptoKey", "secrets-key"))}
 
 
 def test_report_contract(dev_plan, tmp_path):

@@ -60,6 +60,13 @@ fairSharing:
 """
 
 
+# Nominate workers in MultiKueueConfig order (the primary first), not all at once.
+MULTIKUEUE_MANAGER_CONFIG = """\
+multiKueue:
+  dispatcherName: kueue.x-k8s.io/multikueue-dispatcher-incremental
+"""
+
+
 @dataclass(frozen=True)
 class TenantQuota:
     """What a tenant may use, as Kueue and the namespace ResourceQuota both see it."""
@@ -133,8 +140,11 @@ class Kueue(pulumi.ComponentResource):
         tenants: tuple[TenantQuota, ...],
         replicas: int = 1,
         metrics: bool = False,
+        multikueue_manager: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`multikueue_manager`: this cluster dispatches to MultiKueue workers (Incremental
+        dispatcher); its tenant ClusterQueues then come from the bursting component."""
         super().__init__("ai-platform:addons:Kueue", name, None, opts)
         ns = namespace(f"{name}-namespace", NAMESPACE, "restricted", self)
         placement = system_placement(cluster)
@@ -148,7 +158,8 @@ class Kueue(pulumi.ComponentResource):
                     **placement,
                     "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
                 },
-                "managerConfig": {"controllerManagerConfigYaml": MANAGER_CONFIG},
+                "managerConfig": {"controllerManagerConfigYaml": MANAGER_CONFIG + (
+                    MULTIKUEUE_MANAGER_CONFIG if multikueue_manager else "")},
                 "enablePrometheus": metrics,
             },
             self,

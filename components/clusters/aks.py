@@ -89,6 +89,7 @@ class AksCluster(ClusterComponent):
     gpu_operator_values = {"driver": {"enabled": True}, "toolkit": {"enabled": True}}
     internal_lb_annotations = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
     storage_class = "managed-csi"
+    default_system_machine = DEFAULT_SYSTEM_POOL.machine_type
     autoscaler = None  # AKS's own cluster autoscaler scales the pools
 
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -310,6 +311,7 @@ class AksCluster(ClusterComponent):
         )
         server_ca = creds.kubeconfigs.apply(lambda k: _server_and_ca(k[0].value))
         self.certificate_authority = pulumi.Output.secret(server_ca.apply(lambda sc: sc[1]))
+        self.api_server = server_ca.apply(lambda sc: sc[0])
         # kubelogin with the Azure CLI login: non-interactive, like `pulumi up` itself.
         exec_spec = {"command": "kubelogin", "args": ["get-token", "--login", "azurecli", "--server-id", AKS_AAD_SERVER_ID]}
         return pulumi.Output.secret(

@@ -331,6 +331,8 @@ class Cluster(Protocol):
     k8s_provider: k8s.Provider
     kubeconfig: pulumi.Output[str]
     endpoint: pulumi.Output[str]
+    api_server: pulumi.Output[str]
+    """The API server URL (https://...), as a kubeconfig wants it."""
     certificate_authority: pulumi.Output[str]
     system_node_labels: dict[str, str]
     nodes_ready: list[pulumi.Resource]
@@ -361,6 +363,8 @@ class ClusterComponent(pulumi.ComponentResource):
     storage_class: str | None = None
     istio_platform: str | None = None
     autoscaler: AutoscalerBinding | None = None
+    default_system_machine: str | None = None
+    """Machine type of the system pool when config gives none."""
 
     def __init__(self, name: str, args: ClusterSpec, gpu_driver: str, opts: pulumi.ResourceOptions | None):
         pools = resolve_gpu_pools(self.cloud, args.gpu_pools, gpu_driver)

@@ -79,6 +79,7 @@ class EksCluster(ClusterComponent):
     gpu_operator_values = {"driver": {"enabled": False}, "toolkit": {"enabled": False}}
     internal_lb_annotations = {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
     storage_class = EBS_STORAGE_CLASS
+    default_system_machine = DEFAULT_SYSTEM_POOL.machine_type
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, args, args.gpu_driver, opts)
@@ -314,6 +315,7 @@ class EksCluster(ClusterComponent):
             ),
         )
         self.endpoint = self.eks_cluster.endpoint
+        self.api_server = self.eks_cluster.endpoint
         self.certificate_authority = self.eks_cluster.certificate_authority.apply(lambda ca: ca.data)
         self.oidc_issuer = self.eks_cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         self.oidc_provider = aws.iam.OpenIdConnectProvider(

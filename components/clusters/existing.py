@@ -51,6 +51,7 @@ class ExistingCluster(ClusterComponent):
         self.kubeconfig = pulumi.Output.secret(args.kubeconfig)
         server, ca = endpoint_and_ca(args.kubeconfig, args.context)
         self.endpoint = pulumi.Output.from_input(server)
+        self.api_server = self.endpoint
         self.certificate_authority = pulumi.Output.secret(ca)
         self.k8s_provider = k8s.Provider(
             f"{name}-k8s",

@@ -69,6 +69,7 @@ class GkeCluster(ClusterComponent):
     internal_lb_annotations = {"networking.gke.io/load-balancer-type": "Internal"}
     storage_class = "standard-rwo"
     istio_platform = "gke"
+    default_system_machine = DEFAULT_SYSTEM_POOL.machine_type
     autoscaler = None  # GKE's own cluster autoscaler scales the pools
 
     def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -238,6 +239,7 @@ class GkeCluster(ClusterComponent):
             ),
         )
         self.endpoint = self.gke_cluster.endpoint
+        self.api_server = self.gke_cluster.endpoint.apply(lambda e: f"https://{e}")
         self.certificate_authority = self.gke_cluster.master_auth.apply(lambda m: m.cluster_ca_certificate)
 
     def _node_pool(self, pool_name: str, spec, *, labels: dict[str, str], gpu: GpuPool | None = None):

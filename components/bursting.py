@@ -1,0 +1,190 @@
+"""Cloud bursting with Kueue MultiKueue: a manager dispatches tenants' batch work to
+worker clusters (the primary first, then the burst cluster on another provider).
+
+Each worker gets a dedicated ServiceAccount with exactly the RBAC MultiKueue needs (as in
+Kueue's create-multikueue-kubeconfig.sh) and a long-lived token; the manager gets, per
+worker, a token kubeconfig in a Secret (no cloud CLI: the manager cannot run one) and a
+MultiKueueCluster, plus one MultiKueueConfig, one AdmissionCheck and the ClusterQueues.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .addons.common import KubernetesObject
+from .addons.kueue import API_VERSION, CPU_FLAVOR, TenantQuota
+from .clusters.base import GPU_RESOURCE, Cluster
+
+NAMESPACE = "kueue-system"
+SERVICE_ACCOUNT = "multikueue-sa"
+ADMISSION_CHECK = "multikueue"
+MULTIKUEUE_CONFIG = "multikueue"
+CONTROLLER_NAME = "kueue.x-k8s.io/multikueue"
+DISPATCHER = "kueue.x-k8s.io/multikueue-dispatcher-incremental"
+BURST_COHORT = "ai-platform-multikueue"
+GPU_FLAVOR = "multikueue-gpu"
+# Kueue's own worker role for MultiKueue (site/static/examples/multikueue/create-multikueue-kubeconfig.sh).
+WORKER_RULES = [
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete", "get", "list", "watch"]},
+    {"apiGroups": ["batch"], "resources": ["jobs/status"], "verbs": ["get"]},
+    {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": ["create", "delete", "get", "list", "watch"]},
+    {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets/status"], "verbs": ["get"]},
+    {"apiGroups": ["kueue.x-k8s.io"], "resources": ["workloads"], "verbs": ["create", "delete", "get", "list", "watch"]},
+    {"apiGroups": ["kueue.x-k8s.io"], "resources": ["workloads/status"], "verbs": ["get", "patch", "update"]},
+]
+_QUANTITY = re.compile(r"^([0-9.]+)(.*)$")
+
+
+def scale_quantity(quantity: str, factor: int) -> str:
+    """`factor` times a Kubernetes quantity, keeping its unit ("64Gi" x 2 = "128Gi")."""
+    number, unit = _QUANTITY.match(str(quantity)).groups()
+    value = float(number) * factor
+    return f"{int(value) if value.is_integer() else value}{unit}"
+
+
+def token_kubeconfig(name: str, server: str, ca_data: str, token: str) -> str:
+    """A kubeconfig that authenticates with a bearer token only: no exec plugin, no cloud CLI."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": ca_data}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-{SERVICE_ACCOUNT}"}}],
+            "current-context": name,
+            "users": [{"name": f"{name}-{SERVICE_ACCOUNT}", "user": {"token": token}}],
+        }
+    )
+
+
+class WorkerAccess(pulumi.ComponentResource):
+    """On a worker: the MultiKueue ServiceAccount, its minimal ClusterRole and a long-lived
+    token. `kubeconfig` is the secret token kubeconfig the manager uses."""
+
+    def __init__(self, name: str, worker: Cluster, depends_on: list[pulumi.Resource],
+                 opts: pulumi.ResourceOptions | None = None):
+        """`depends_on`: the worker's Kueue release (it creates the kueue-system namespace)."""
+        super().__init__("ai-platform:bursting:WorkerAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+        meta = k8s.meta.v1.ObjectMetaArgs
+        self.service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa", metadata=meta(name=SERVICE_ACCOUNT, namespace=NAMESPACE), opts=child)
+        self.role = k8s.rbac.v1.ClusterRole(
+            f"{name}-role", metadata=meta(name=f"{SERVICE_ACCOUNT}-role"), rules=WORKER_RULES, opts=child)
+        self.binding = k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-binding",
+            metadata=meta(name=f"{SERVICE_ACCOUNT}-crb"),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                                             name=f"{SERVICE_ACCOUNT}-role"),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=NAMESPACE)],
+            opts=child,
+        )
+        # A long-lived token: the API server fills `data.token` of this Secret.
+        self.token_secret = k8s.core.v1.Secret(
+            f"{name}-token",
+            metadata=meta(name=SERVICE_ACCOUNT, namespace=NAMESPACE,
+                          annotations={"kubernetes.io/service-account.name": SERVICE_ACCOUNT}),
+            type="kubernetes.io/service-account-token",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service_account]),
+        )
+        token = self.token_secret.data.apply(lambda d: base64.b64decode((d or {}).get("token", "")).decode())
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(worker.api_server, worker.certificate_authority, token).apply(
+                lambda a: token_kubeconfig(worker.name, a[0], a[1], a[2])
+            )
+        )
+        self.register_outputs({})
+
+
+@dataclass(frozen=True)
+class WorkerRef:
+    name: str
+    kubeconfig: pulumi.Output[str]
+
+
+def manager_cluster_queue(tenant: TenantQuota, workers: int, cohort: str) -> dict:
+    """The manager's queue for a tenant: as much quota as all its workers together."""
+    return {
+        "cohortName": cohort,
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": tenant.name}},
+        "queueingStrategy": "BestEffortFIFO",
+        "resourceGroups": [
+            {"coveredResources": ["cpu", "memory"], "flavors": [{"name": CPU_FLAVOR, "resources": [
+                {"name": "cpu", "nominalQuota": scale_quantity(tenant.cpu, workers)},
+                {"name": "memory", "nominalQuota": scale_quantity(tenant.memory, workers)},
+            ]}]},
+            {"coveredResources": [GPU_RESOURCE], "flavors": [{"name": GPU_FLAVOR, "resources": [
+                {"name": GPU_RESOURCE, "nominalQuota": tenant.gpus * workers,
+                 "borrowingLimit": tenant.borrow_gpus * workers},
+            ]}]},
+        ],
+        # One MultiKueue check, for every flavor (Kueue deactivates per-flavor MultiKueue checks).
+        "admissionChecksStrategy": {"admissionChecks": [{"name": ADMISSION_CHECK}]},
+        "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"},
+    }
+
+
+class MultiKueue(pulumi.ComponentResource):
+    """The manager side: worker kubeconfig Secrets, MultiKueueClusters in dispatch order,
+    the MultiKueueConfig, the AdmissionCheck, and per tenant a ClusterQueue whose quota is
+    the sum of its workers' (named `<tenant><queue_suffix>`)."""
+
+    def __init__(
+        self,
+        name: str,
+        manager: Cluster,
+        workers: list[WorkerRef],
+        tenants: tuple[TenantQuota, ...],
+        kueue_release: pulumi.Resource,
+        queue_suffix: str = "",
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        if manager.name in {w.name for w in workers}:
+            raise ValueError(f"cluster {manager.name!r} cannot be the MultiKueue manager and one of its workers")
+        if not workers:
+            raise ValueError("MultiKueue needs at least one worker")
+        super().__init__("ai-platform:bursting:MultiKueue", name, None, opts)
+        after_kueue = pulumi.ResourceOptions(parent=self, depends_on=[kueue_release])
+        meta = k8s.meta.v1.ObjectMetaArgs
+
+        def kueue_object(role: str, kind: str, obj_name: str, spec: dict, **extra) -> KubernetesObject:
+            return KubernetesObject(f"{name}-{role}", API_VERSION, kind, meta(name=obj_name), {"spec": spec},
+                                    pulumi.ResourceOptions.merge(after_kueue, pulumi.ResourceOptions(**extra)))
+
+        self.kubeconfig_secrets, self.clusters = [], []
+        for worker in workers:
+            secret = k8s.core.v1.Secret(
+                f"{name}-{worker.name}-kubeconfig",
+                metadata=meta(name=f"multikueue-{worker.name}", namespace=NAMESPACE),
+                type="Opaque",
+                string_data={"kubeconfig": worker.kubeconfig},
+                opts=after_kueue,
+            )
+            self.kubeconfig_secrets.append(secret)
+            self.clusters.append(kueue_object(
+                f"cluster-{worker.name}", "MultiKueueCluster", worker.name,
+                {"clusterSource": {"kubeConfig": {"locationType": "Secret", "location": f"multikueue-{worker.name}"}}},
+                depends_on=[kueue_release, secret],
+            ))
+        # The Incremental dispatcher nominates workers in this order: the primary first.
+        self.config = kueue_object("config", "MultiKueueConfig", MULTIKUEUE_CONFIG,
+                                   {"clusters": [w.name for w in workers]})
+        self.admission_check = kueue_object(
+            "admission-check", "AdmissionCheck", ADMISSION_CHECK,
+            {"controllerName": CONTROLLER_NAME,
+             "parameters": {"apiGroup": "kueue.x-k8s.io", "kind": "MultiKueueConfig", "name": MULTIKUEUE_CONFIG}},
+        )
+        self.flavor = KubernetesObject(f"{name}-flavor", API_VERSION, "ResourceFlavor", meta(name=GPU_FLAVOR),
+                                       {"spec": {}}, after_kueue)
+        cohort = BURST_COHORT if queue_suffix else "ai-platform"
+        self.cluster_queues = {
+            t.name: kueue_object(f"queue-{t.name}", "ClusterQueue", f"{t.name}{queue_suffix}",
+                                 manager_cluster_queue(t, len(workers), cohort))
+            for t in tenants
+        }
+        self.register_outputs({"workers": [w.name for w in workers]})

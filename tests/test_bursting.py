@@ -1,0 +1,209 @@
+"""Cloud bursting with Kueue MultiKueue: the prod stack (AWS primary, GCP burst, dedicated
+manager), the primary-as-manager placement, and every pair of clouds."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import yaml
+
+from components.bursting import WORKER_RULES, scale_quantity
+from stacks import plan as plan_mod
+from stacks.engine import is_secret, plain
+
+from .conftest import REPO, inputs, plan_config
+
+KUEUE = "kubernetes:kueue.x-k8s.io/v1beta2:"
+
+
+def objects(run, kind: str, cluster: str | None = None) -> dict[str, dict]:
+    return {inputs(r)["metadata"]["name"]: inputs(r) for r in run.resources
+            if r.type == f"{KUEUE}{kind}" and (cluster is None or r.name.startswith(f"{cluster}-"))}
+
+
+def component(run, type_token: str, name: str):
+    return next(r for r in run.registrations if r.type == type_token and r.name == name)
+
+
+def test_prod_bursts_from_aws_to_gcp_through_a_dedicated_manager(prod_plan):
+    run = prod_plan.run
+    clusters = {r.name: r for r in run.registrations if r.type.startswith("ai-platform:clusters:")}
+    assert {n: r.type.rsplit(":", 1)[-1] for n, r in clusters.items()} == {
+        "primary": "EksCluster", "burst": "GkeCluster", "manager": "EksCluster"}
+    # The manager is small and CPU-only.
+    groups = [inputs(r) for r in run.by_type("aws:eks/nodeGroup:NodeGroup") if r.name.startswith("manager-")]
+    assert [g["amiType"] for g in groups] == ["AL2023_x86_64_STANDARD"]
+    assert prod_plan.exit_code == 0
+
+
+def test_the_incremental_dispatcher_nominates_the_primary_first(prod_plan):
+    run = prod_plan.run
+    config = objects(run, "MultiKueueConfig", "manager")["multikueue"]
+    assert config["spec"]["clusters"] == ["primary", "burst"]
+    values = next(inputs(r) for r in run.by_type("kubernetes:helm.sh/v3:Release")
+                  if r.name == "manager-kueue-release")["values"]
+    manager_config = yaml.safe_load(values["managerConfig"]["controllerManagerConfigYaml"])
+    assert manager_config["multiKueue"]["dispatcherName"] == "kueue.x-k8s.io/multikueue-dispatcher-incremental"
+    assert "multiKueue" not in yaml.safe_load(next(
+        inputs(r) for r in run.by_type("kubernetes:helm.sh/v3:Release") if r.name == "primary-kueue-release"
+    )["values"]["managerConfig"]["controllerManagerConfigYaml"])
+    check = objects(run, "AdmissionCheck", "manager")["multikueue"]
+    assert check["spec"] == {"controllerName": "kueue.x-k8s.io/multikueue", "parameters": {
+        "apiGroup": "kueue.x-k8s.io", "kind": "MultiKueueConfig", "name": "multikueue"}}
+
+
+def test_every_worker_has_a_multikueue_cluster_with_its_secret_kubeconfig(prod_plan):
+    run = prod_plan.run
+    clusters = objects(run, "MultiKueueCluster", "manager")
+    assert set(clusters) == {"primary", "burst"}
+    secrets = {inputs(r)["metadata"]["name"]: r for r in run.by_type("kubernetes:core/v1:Secret")
+               if r.name.startswith("manager-multikueue-")}
+    for worker, obj in clusters.items():
+        source = obj["spec"]["clusterSource"]["kubeConfig"]
+        assert source["location"] == f"multikueue-{worker}"
+        secret = secrets[source["location"]]
+        assert source["locationType"] == "Secret" and inputs(secret)["metadata"]["namespace"] == "kueue-system"
+        data = secret.inputs["stringData"]
+        assert is_secret(data) or is_secret(data["kubeconfig"])
+        kubeconfig = json.loads(plain(data)["kubeconfig"])
+        user = kubeconfig["users"][0]["user"]
+        # A plain bearer token: the manager cannot run a cloud CLI.
+        assert set(user) == {"token"} and user["token"].startswith("eyJ")
+        assert "exec" not in json.dumps(kubeconfig)
+        assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("https://")
+        assert kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"]
+
+
+def test_worker_rbac_is_exactly_what_multikueue_needs(prod_plan):
+    run = prod_plan.run
+    for worker in ("primary", "burst"):
+        (role,) = [inputs(r) for r in run.by_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
+                   if r.name.startswith(f"{worker}-multikueue-access")]
+        assert role["rules"] == WORKER_RULES
+        verbs = {v for rule in role["rules"] for v in rule["verbs"]}
+        assert verbs <= {"create", "delete", "get", "list", "watch", "patch", "update"}
+        assert not any("*" in json.dumps(rule) for rule in role["rules"])
+        (binding,) = [inputs(r) for r in run.by_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+                      if r.name.startswith(f"{worker}-multikueue-access")]
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "multikueue-sa", "namespace": "kueue-system"}]
+        assert binding["roleRef"]["name"] == role["metadata"]["name"]
+        (token,) = [inputs(r) for r in run.by_type("kubernetes:core/v1:Secret")
+                    if r.name.startswith(f"{worker}-multikueue-access")]
+        assert token["type"] == "kubernetes.io/service-account-token"
+        assert token["metadata"]["annotations"] == {"kubernetes.io/service-account.name": "multikueue-sa"}
+
+
+def test_manager_queues_respect_multikueue_constraints_and_sum_the_workers_quota(prod_plan):
+    run = prod_plan.run
+    checks = {n for n, c in objects(run, "AdmissionCheck").items()
+              if c["spec"]["controllerName"] == "kueue.x-k8s.io/multikueue"}
+    tenants = {t["name"]: t for t in yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]["ai-platform:tenants"]}
+    for r in run.resources:
+        if r.type != f"{KUEUE}ClusterQueue":
+            continue
+        spec = inputs(r)["spec"]
+        mk = [c for c in spec.get("admissionChecksStrategy", {}).get("admissionChecks", []) if c["name"] in checks]
+        assert len(mk) <= 1 and not any(c.get("onFlavors") for c in mk), r.name
+        if r.name.startswith("manager-"):
+            t = tenants[inputs(r)["metadata"]["name"]]
+            gpu = spec["resourceGroups"][1]["flavors"][0]["resources"][0]
+            assert len(mk) == 1
+            assert gpu["nominalQuota"] == 2 * t["gpus"]  # primary + burst
+            assert spec["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] == scale_quantity(t["cpu"], 2)
+    assert plan_mod.run_policies(run) == []
+
+
+def test_every_tenant_exists_on_every_cluster_with_matching_queues(prod_plan):
+    run = prod_plan.run
+    local = {}
+    for r in run.resources:
+        if r.type == f"{KUEUE}LocalQueue":
+            local.setdefault(r.name.split("-", 1)[0], set()).add(
+                (inputs(r)["metadata"]["namespace"], inputs(r)["metadata"]["name"]))
+    assert local["primary"] == local["burst"] == local["manager"] == {
+        (t, "default") for t in ("research", "recsys", "nlp")}
+
+
+def test_burst_gpu_pools_scale_from_zero(prod_plan):
+    pools = [inputs(r) for r in prod_plan.run.by_type("gcp:container/nodePool:NodePool")
+             if inputs(r)["nodeConfig"].get("guestAccelerators")]
+    assert pools and all(p["autoscaling"]["totalMinNodeCount"] == 0 for p in pools)
+
+
+BURST = {"name": "burst", "role": "burst"}
+CLOUDS = {
+    "aws": {"cloud": "aws", "region": "us-west-2", "gpuPools": [{"name": "l4", "machineType": "g6.xlarge", "max": 4}]},
+    "gcp": {"cloud": "gcp", "project": "acme-ml", "region": "us-central1",
+            "gpuPools": [{"name": "l4", "machineType": "g2-standard-8", "max": 4}]},
+    "azure": {"cloud": "azure", "region": "westeurope",
+              "gpuPools": [{"name": "t4", "machineType": "Standard_NC8as_T4_v3", "max": 4}]},
+}
+
+
+@pytest.mark.parametrize(("primary", "burst"), [("aws", "gcp"), ("gcp", "azure"), ("azure", "aws")])
+@pytest.mark.parametrize("manager", ["dedicated", "primary"])
+def test_any_pair_of_clouds_bursts(tmp_path, primary, burst, manager):
+    config = {"environment": "dev", "bursting": {"enabled": True, "manager": manager},
+              "clusters": [{"name": "primary", **CLOUDS[primary]}, {**BURST, **CLOUDS[burst]}],
+              "tenants": [{"name": "research", "gpus": 2}]}
+    result = plan_config(tmp_path, config, f"{primary}-{burst}-{manager}")
+    assert result.exit_code == 0, (result.config_errors, result.violations, result.findings)
+    run = result.run
+    mk_clusters = objects(run, "MultiKueueCluster")
+    assert list(objects(run, "MultiKueueConfig").values())[0]["spec"]["clusters"] == (
+        ["primary", "burst"] if manager == "dedicated" else ["burst"])
+    assert set(mk_clusters) == ({"primary", "burst"} if manager == "dedicated" else {"burst"})
+    if manager == "primary":
+        # Tenants keep their queue and gain one that dispatches to the burst cluster.
+        queues = {(r.name.split("-", 1)[0], inputs(r)["metadata"]["name"]): inputs(r)["spec"]["clusterQueue"]
+                  for r in run.resources if r.type == f"{KUEUE}LocalQueue"}
+        assert queues == {("primary", "default"): "research", ("primary", "burst"): "research-burst",
+                          ("burst", "default"): "research", ("burst", "burst"): "research"}
+
+
+def test_the_mock_token_secret_is_decoded_into_the_kubeconfig(prod_plan):
+    secret = next(r for r in prod_plan.run.by_type("kubernetes:core/v1:Secret") if r.name == "burst-multikueue-access-token")
+    token = base64.b64decode(secret.outputs["data"]["token"]).decode()
+    kubeconfig = next(r for r in prod_plan.run.by_type("kubernetes:core/v1:Secret")
+                      if r.name == "manager-multikueue-burst-kubeconfig")
+    assert json.loads(plain(kubeconfig.inputs["stringData"])["kubeconfig"])["users"][0]["user"]["token"] == token
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "fragment"),
+    [
+        ({"bursting": {"enabled": False}}, "clusters[1].role", "needs bursting.enabled"),
+        ({"clusters[1].cloud": "aws"}, "clusters[1].cloud", "another provider than the primary"),
+        ({"clusters[1].gpuPools[0].min": 1}, "clusters[1].gpuPools[0].min", "must be 0 on a burst cluster"),
+        ({"addons": {"kueue": {"enabled": False}}}, "bursting.enabled", "needs addons.kueue"),
+        ({"clusters[0].name": "manager"}, "clusters[0].name", "the dedicated manager's name"),
+        ({"bursting": {"enabled": True, "manager": "primary", "managerPool": {"machineType": "m6i.large"}}},
+         "bursting.managerPool", "only applies to manager: dedicated"),
+    ],
+)
+def test_bursting_config_mistakes(tmp_path, change, path, fragment):
+    config = {"environment": "dev", "bursting": {"enabled": True},
+              "clusters": [{"name": "primary", **CLOUDS["aws"]},
+                           {**BURST, **{k: v for k, v in CLOUDS["gcp"].items() if k != "project"}, "project": "acme-ml"}]}
+    for key, value in change.items():
+        if key.startswith("clusters["):
+            index, rest = int(key[9]), key[12:]
+            target = config["clusters"][index]
+            if rest.startswith("gpuPools[0]."):
+                target = target["gpuPools"][0]
+                rest = rest[len("gpuPools[0]."):]
+            target[rest] = value if rest != "cloud" else value
+            if rest == "cloud" and value == "aws":
+                target.pop("project", None)
+                target.update(region="us-east-1", gpuPools=[{"name": "l4", "machineType": "g6.xlarge"}])
+        else:
+            config[key] = value
+    result = plan_config(tmp_path, config)
+    assert result.exit_code == 2
+    assert any(f"ai-platform:{path}: " in line and fragment in line for line in result.config_errors), result.config_errors
+
+
+def test_scale_quantity():
+    assert [scale_quantity(q, 3) for q in ("16", "64Gi", "500m", "1.5")] == ["48", "192Gi", "1500m", "4.5"]
