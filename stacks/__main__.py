@@ -22,6 +22,13 @@ def main(argv: list[str] | None = None) -> int:
                       help="policy pack config (default: policies/policy-config.<stack>.json, else policy-config.json)")
     policies = sub.add_parser("policies", help="list every policy of the pack (Markdown table, or --json)")
     policies.add_argument("--json", action="store_true", help="a JSON array of {name, description, severity, enforcementLevel, framework}")
+    pre = sub.add_parser("preflight", help="check GPU instance offerings, GPU counts and EC2 quotas (AWS, boto3)",
+                         description="Exit 0 clean, 1 on a blocking problem, 2 invalid config, 3 no credentials.")
+    pre.add_argument("stack", nargs="?", help="stack name; reads Pulumi.<stack>.yaml (default: dev)")
+    pre.add_argument("--config", metavar="FILE", help="check this stack file instead")
+    boot = sub.add_parser("bootstrap-backend", help="create (idempotently) a secure S3 bucket for Pulumi state")
+    boot.add_argument("--bucket", required=True)
+    boot.add_argument("--region", required=True)
     up = sub.add_parser("upstream", help="download the pinned upstream chart values, CRDs and schema")
     up.add_argument("--dest", default="upstream", help="target folder (default: ./upstream)")
     sub.add_parser("config-reference", help="print the stack config reference (Markdown) generated from the schema")
@@ -34,6 +41,14 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(policy_rows(), indent=2) if args.json else policy_markdown())
         return 0
+    if args.command == "preflight":
+        from .preflight import main as preflight_main
+
+        return preflight_main(args.stack, args.config)
+    if args.command == "bootstrap-backend":
+        from .backend import main as backend_main
+
+        return backend_main(args.bucket, args.region)
     if args.command == "upstream":
         from .upstream import main as upstream_main
 
