@@ -318,6 +318,7 @@ def parse(
                 problems += [_describe(_relocate(err, i)) for err in exc.errors()]
             except ClusterArgsError as exc:
                 problems.append((_path(("clusters", i, exc.key)), str(exc)))
+        problems += _capacity_checks(config)
     if problems:
         raise ConfigError(_dedupe(problems))
     assert config is not None
@@ -514,6 +515,20 @@ def _bursting_checks(raw: Mapping[str, Any], clusters: list[tuple[int, dict]], e
                 problems.append((_path(("clusters", i, "name")), f"{MANAGER_NAME!r} is the dedicated manager's name"))
     elif raw["bursting"].get("managerPool") is not None:
         problems.append((_path(("bursting", "managerPool")), "only applies to manager: dedicated"))
+    return problems
+
+
+def _capacity_checks(config: StackConfig) -> list[tuple[str, str]]:
+    """Every tenant is guaranteed its `gpus` on every cluster: they must fit in each
+    cluster that has GPU pools (max nodes x GPUs per node)."""
+    guaranteed = sum(t.gpus for t in config.tenants)
+    problems = []
+    for cluster in config.clusters:
+        driver = "gpu-operator" if config.addons.gpu_operator.enabled else "cloud"
+        capacity = sum(p.max * resolve_gpu_pool(cluster.cloud, p, driver).gpus for p in cluster.gpu_pools)
+        if capacity and guaranteed > capacity:
+            problems.append((_path(("tenants",)), f"tenants are guaranteed {guaranteed} GPUs in total, but cluster "
+                             f"{cluster.name!r} has at most {capacity} (gpuPools max x GPUs per node)"))
     return problems
 
 

@@ -75,6 +75,7 @@ def build_cluster(
     only: frozenset[str] = ALL_ADDONS,
     local_queues: tuple[tuple[str, str], ...] = (("default", ""),),
     multikueue_manager: bool = False,
+    protect: bool = False,
 ) -> ClusterPlatform:
     """Add-ons (the enabled ones, within `only`) and tenants on one cluster. A MultiKueue
     manager gets its tenant ClusterQueues from the bursting wiring instead of Kueue."""
@@ -98,7 +99,7 @@ def build_cluster(
             retention=addons.observability.retention,
             storage_size=addons.observability.storage_size,
             grafana_admin_password=pulumi.Output.secret(grafana) if grafana else None,
-            replicas=cfg.replicas, opts=opts,
+            replicas=cfg.replicas, protect=protect, opts=opts,
         )
         on.addons["observability"] = observability
     if addons.gpu_operator.enabled:
@@ -163,7 +164,8 @@ def build(cfg: StackConfig) -> Platform:
             # cluster it is the local queue MultiKueue's copies land in.
             queues = (("default", ""), ("burst", BURST_SUFFIX if cluster_cfg.role == "primary" else ""))
         platform.clusters[cluster.name] = build_cluster(
-            cfg, cluster, local_queues=queues, multikueue_manager=primary_manager and cluster_cfg.role == "primary"
+            cfg, cluster, local_queues=queues, multikueue_manager=primary_manager and cluster_cfg.role == "primary",
+            protect=cfg.protect(cluster_cfg),
         )
     if bursting:
         _burst(cfg, platform)

@@ -60,6 +60,7 @@ def release(
     cluster: Cluster,
     release_name: str | None = None,
     depends_on: list[pulumi.Resource] | None = None,
+    protect: bool = False,
 ) -> k8s.helm.v3.Release:
     """A pinned Helm release that waits for the system nodes (and nothing else unless asked)."""
     return k8s.helm.v3.Release(
@@ -75,7 +76,7 @@ def release(
         max_history=5,
         timeout=900,
         opts=pulumi.ResourceOptions(
-            parent=parent, depends_on=[*cluster.nodes_ready, *(depends_on or [])]
+            parent=parent, depends_on=[*cluster.nodes_ready, *(depends_on or [])], protect=protect
         ),
     )
 

@@ -79,8 +79,10 @@ class Observability(pulumi.ComponentResource):
         storage_size: str = "50Gi",
         grafana_admin_password: pulumi.Input[str] | None = None,
         replicas: int = 1,
+        protect: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`protect`: keep the release (and so its metrics volume) from being deleted by accident."""
         super().__init__("ai-platform:addons:Observability", name, None, opts)
         # node-exporter needs the host's network and PID namespace.
         ns = namespace(f"{name}-namespace", NAMESPACE, "privileged", self)
@@ -125,7 +127,7 @@ class Observability(pulumi.ComponentResource):
         }
         self.release = release(
             f"{name}-release", versions.KUBE_PROMETHEUS_STACK, ns.metadata.name, values, self, cluster,
-            release_name="kube-prometheus-stack", depends_on=[self.grafana_secret],
+            release_name="kube-prometheus-stack", depends_on=[self.grafana_secret], protect=protect,
         )
         self.dashboards = [
             k8s.core.v1.ConfigMap(
