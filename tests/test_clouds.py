@@ -125,7 +125,7 @@ def test_cloud_specific_keys(cluster, path, message):
 
 def test_sharing_outside_the_cloud_needs_the_gpu_operator():
     cluster = {"cloud": "aws", "region": "us-west-2", "gpuPools": [
-        {"name": "l4", "machineType": "g6.xlarge", "sharing": {"mode": "time-slicing", "replicas": 4}}]}
+        {"name": "l4", "machineType": "g6.xlarge", "max": 8, "sharing": {"mode": "time-slicing", "replicas": 4}}]}
     found = problems(cluster, addons={"gpuOperator": {"enabled": False}})
     assert ("ai-platform:clusters[0].gpuPools[0].sharing",
             "pool 'l4': time-slicing on aws needs the GPU Operator (addons.gpuOperator)") in found

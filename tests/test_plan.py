@@ -60,7 +60,9 @@ def test_prod_plan_spreads_three_zones_two_gpu_pools_three_tenants_and_protects(
     assert protected == {(t, f"{c}-{n}") for c, t, n in (
         ("primary", "aws:eks/cluster:Cluster", "eks"), ("primary", "aws:kms/key:Key", "secrets-key"),
         ("manager", "aws:eks/cluster:Cluster", "eks"), ("manager", "aws:kms/key:Key", "secrets-key"),
-        ("burst", "gcp:container/cluster:Cluster", "gke"), ("burst", "gcp:kms/cryptoKey:CryptoKey", "secrets-key"))}
+        ("burst", "gcp:container/cluster:Cluster", "gke"), ("burst", "gcp:kms/cryptoKey:CryptoKey", "secrets-key"),
+        ("primary", "kubernetes:helm.sh/v3:Release", "observability-release"),
+        ("burst", "kubernetes:helm.sh/v3:Release", "observability-release"))}
 
 
 def test_report_contract(dev_plan, tmp_path):

@@ -127,7 +127,9 @@ class Observability(pulumi.ComponentResource):
         }
         self.release = release(
             f"{name}-release", versions.KUBE_PROMETHEUS_STACK, ns.metadata.name, values, self, cluster,
-            release_name="kube-prometheus-stack", depends_on=[self.grafana_secret], protect=protect,
+            release_name="kube-prometheus-stack", protect=protect,
+            # Prometheus and Alertmanager claim volumes: the storage driver must be there.
+            depends_on=[self.grafana_secret, *cluster.storage_ready],
         )
         self.dashboards = [
             k8s.core.v1.ConfigMap(

@@ -337,6 +337,8 @@ class Cluster(Protocol):
     system_node_labels: dict[str, str]
     nodes_ready: list[pulumi.Resource]
     """Resources after which pods can be scheduled (the system node pool)."""
+    storage_ready: list[pulumi.Resource]
+    """Resources after which PersistentVolumeClaims can bind (e.g. EKS's EBS CSI driver)."""
     autoscaler: AutoscalerBinding | None
     """Set when the cloud needs the cluster-autoscaler chart (none for native autoscalers)."""
     gpu_driver: str
@@ -376,6 +378,7 @@ class ClusterComponent(pulumi.ComponentResource):
         self.gpu_driver = gpu_driver
         self.system_node_labels: dict[str, str] = {LABEL_POOL: SYSTEM_POOL_NAME}
         self.nodes_ready: list[pulumi.Resource] = []
+        self.storage_ready: list[pulumi.Resource] = []
 
 
 def exec_kubeconfig(context: str, server: str, ca_data: str, exec_spec: dict) -> str:

@@ -545,7 +545,7 @@ class EksCluster(ClusterComponent):
             reclaim_policy="Delete",
             opts=pulumi.ResourceOptions(parent=self, provider=self.k8s_provider),
         )
-        self.nodes_ready.append(self.ebs_csi_addon)
+        self.storage_ready.append(self.ebs_csi_addon)
 
     def _kubeconfig(self, args: EksClusterArgs) -> pulumi.Output[str]:
         exec_spec = {
