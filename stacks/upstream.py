@@ -68,7 +68,7 @@ def download(dest: Path, fetch: Callable[[str], bytes] = _fetch) -> list[Path]:
         if name.endswith(".json"):
             json.loads(text)
         elif not name.endswith(".values.yaml"):
-            list(yaml.safe_load_all(text))
+            list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
         target = dest / folder(name) / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)

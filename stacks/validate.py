@@ -23,6 +23,8 @@ import yaml
 from components.addons import versions
 
 UPSTREAM_ENV = "AI_PLATFORM_UPSTREAM"
+# libyaml's loader: the Istio CRD bundle alone takes seconds with the pure-Python one.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 REPO = Path(__file__).resolve().parent.parent
 # Not Kubernetes objects: providers, Helm releases and other Pulumi-side resources.
 _NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize")
@@ -92,7 +94,7 @@ def chart_defaults(upstream: Path, values_file: str, root: str | None = None) ->
         return None
     # Some charts ship Go-template placeholders in values.yaml (`tag: {{ tag }}`).
     text = re.sub(r"\{\{[^}]*\}\}", "templated", path.read_text())
-    doc = yaml.safe_load(text) or {}
+    doc = yaml.load(text, Loader=YAML_LOADER) or {}
     return doc.get(root, {}) if root else doc
 
 
@@ -104,7 +106,7 @@ def crd_schemas(upstream: Path) -> dict[tuple[str, str, str], dict]:
     """(group, version, kind) -> openAPIV3Schema, for every CRD in the upstream data."""
     out = {}
     for path in sorted((upstream / "crds").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in yaml.load_all(path.read_text(), Loader=YAML_LOADER):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
             spec = doc["spec"]
