@@ -5,7 +5,6 @@ from __future__ import annotations
 from pulumi_policy import (
     ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
@@ -19,9 +18,11 @@ from .common import (
     MEDIUM,
     cis_aks,
     get,
+    only,
     open_to_internet,
     outside,
     platform,
+    resource_policy,
 )
 
 AKS_CLUSTER = "azure-native:containerservice:ManagedCluster"
@@ -31,12 +32,7 @@ SYSTEM_TAINT = "CriticalAddonsOnly=true:NoSchedule"
 AUDIT_CATEGORIES = {"kube-audit", "kube-audit-admin"}
 
 
-def _cluster(check):
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        if args.resource_type == AKS_CLUSTER:
-            check(args, report)
-
-    return validate
+_cluster = only(AKS_CLUSTER)
 
 
 def _azure_rbac(args, report):
@@ -109,10 +105,8 @@ def _audit_diagnostics(args: StackValidationArgs, report: ReportViolation) -> No
 
 
 def _policy(name, description, validate, level, severity, control, remediation, **extra):
-    return ResourceValidationPolicy(
-        name=name, description=description, validate=validate, enforcement_level=level, severity=severity,
-        framework=cis_aks(control) if control else platform("gpu-isolation"), remediation_steps=remediation, **extra,
-    )
+    framework = cis_aks(control) if control else platform("gpu-isolation")
+    return resource_policy(name, description, validate, level, severity, framework, remediation, **extra)
 
 
 POLICIES = (

@@ -7,7 +7,15 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyComplianceFramework, PolicyConfigSchema, Severity
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyComplianceFramework,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+)
 
 GPU_RESOURCE = "nvidia.com/gpu"
 TENANT_LABEL = "ai-platform.io/tenant"
@@ -85,6 +93,26 @@ def pss(level: str) -> PolicyComplianceFramework:
 
 def platform(reference: str) -> PolicyComplianceFramework:
     return framework("ai-platform baseline", "1", reference)
+
+
+def only(resource_type: str):
+    """Run a check only on resources of one type."""
+
+    def wrap(check):
+        def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+            if args.resource_type == resource_type:
+                check(args, report)
+
+        return validate
+
+    return wrap
+
+
+def resource_policy(name, description, validate, level, severity, framework, remediation, **extra):
+    return ResourceValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=level, severity=severity,
+        framework=framework, remediation_steps=remediation, **extra,
+    )
 
 
 # -- workloads ------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ReportViolation, ResourceValidationArgs
 
 from .common import (
     ADVISORY,
@@ -15,21 +15,18 @@ from .common import (
     MEDIUM,
     cis_gke,
     get,
+    only,
     open_to_internet,
     outside,
     platform,
+    resource_policy,
 )
 
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
 GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
 
 
-def _cluster(check):
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        if args.resource_type == GKE_CLUSTER:
-            check(args, report)
-
-    return validate
+_cluster = only(GKE_CLUSTER)
 
 
 def _node_configs(args: ResourceValidationArgs) -> list[tuple[str, dict]]:
@@ -118,10 +115,8 @@ def _no_default_service_account(args: ResourceValidationArgs, report: ReportViol
 
 
 def _policy(name, description, validate, level, severity, control, remediation, **extra):
-    return ResourceValidationPolicy(
-        name=name, description=description, validate=validate, enforcement_level=level, severity=severity,
-        framework=cis_gke(control) if control else platform("gpu-isolation"), remediation_steps=remediation, **extra,
-    )
+    framework = cis_gke(control) if control else platform("gpu-isolation")
+    return resource_policy(name, description, validate, level, severity, framework, remediation, **extra)
 
 
 POLICIES = (
