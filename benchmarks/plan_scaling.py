@@ -2,7 +2,11 @@
 
 For each size it runs, in a fresh process: the real program under the offline engine's
 mock runtime (what `python -m stacks plan` runs), and the floor: bare registration of the
-same number of Kubernetes resources under the same mock runtime, with no platform logic.
+same number of Kubernetes resources (ConfigMaps) under the same mock runtime, with no
+platform logic. Both hand the event loop to their registrations before the SDK's shutdown
+wait (`stacks.platform.start_registrations`), so the floor is the cheapest bare program, not
+a slow one; `--sync-floor` measures the floor without it too. Each process first runs a small
+warm-up of the same kind, so one-off imports and schema builds are not timed.
 It prints resources, wall time, peak memory and time per resource for both, and the ratio.
 Policies and schema validation are timed separately (they are not part of registration).
 Also prints the prod plan's longest dependency chain: what `pulumi up` waits for in sequence.
@@ -43,7 +47,7 @@ def prod_config(tenants: int) -> Path:
 
 def warm_imports() -> None:
     """Import every provider module the program touches, so timings exclude one-off imports
-    (the floor pays none either)."""
+    (the floor pays none either). The warm-up run then loads what they import lazily."""
     import importlib
 
     for module in (
@@ -64,7 +68,7 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def measure_ours(tenants: int) -> dict:
+def measure_ours(tenants: int, checks: bool = True) -> dict:
     from stacks import plan as plan_mod
     from stacks.engine import run_program
 
@@ -77,6 +81,8 @@ def measure_ours(tenants: int) -> dict:
     wall = time.perf_counter() - start
     if run.error:
         raise run.error
+    if not checks:
+        return {"resources": len(run.registrations), "wall": wall}
     result = plan_mod.PlanResult(stack="prod", source=path.name, run=run)
     start = time.perf_counter()
     result.violations = plan_mod.run_policies(run, config=plan_mod.read_policy_config(plan_mod.policy_config_file("prod")))
@@ -88,17 +94,21 @@ def measure_ours(tenants: int) -> dict:
             "policies": policies, "validation": validation, "exit": result.exit_code}
 
 
-def measure_floor(resources: int) -> dict:
+def measure_floor(resources: int, hand_off: bool = True) -> dict:
+    import pulumi
     import pulumi_kubernetes as k8s
 
     from stacks.engine import run_program
+    from stacks.platform import start_registrations
 
     def program():
         provider = k8s.Provider("floor-k8s", kubeconfig="{}")
-        opts = __import__("pulumi").ResourceOptions(provider=provider)
+        opts = pulumi.ResourceOptions(provider=provider)
         for i in range(resources - 2):  # minus the stack and the provider
             k8s.core.v1.ConfigMap(f"cm-{i}", metadata={"name": f"cm-{i}", "namespace": "floor"},
                                   data={"k": "v"}, opts=opts)
+        if hand_off:
+            start_registrations()
 
     start = time.perf_counter()
     run = run_program(program, stack="floor")
@@ -128,6 +138,7 @@ def critical_path() -> list[tuple[str, str]]:
 
 
 def _child(kind: str, n: int) -> dict:
+    """One measurement in a fresh process, after a small warm-up of the same kind."""
     cmd = [sys.executable, "-m", "benchmarks.plan_scaling", "--child", kind, str(n)]
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True, timeout=3600)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -137,11 +148,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500])
     parser.add_argument("--child", nargs=2, metavar=("KIND", "N"))
+    parser.add_argument("--sync-floor", action="store_true",
+                        help="also measure the floor without the event-loop hand-off")
     args = parser.parse_args()
     if args.child:
         kind, n = args.child[0], int(args.child[1])
         warm_imports()
-        print(json.dumps(measure_ours(n) if kind == "ours" else measure_floor(n)))
+        if kind == "ours":
+            measure_ours(1, checks=False)
+            print(json.dumps(measure_ours(n)))
+        else:
+            measure_floor(100, hand_off=kind == "floor")
+            print(json.dumps(measure_floor(n, hand_off=kind == "floor")))
         return
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"{platform.system()} {platform.release()}")
@@ -154,9 +172,14 @@ def main() -> None:
         floor = _child("floor", ours["resources"])
         per, floor_per = ours["wall"] / ours["resources"] * 1000, floor["wall"] / floor["resources"] * 1000
         rows.append((n, per, ours))
-        print(f"{n:>7} {ours['resources']:>9} {ours['wall']:>8.1f} {ours['peakMiB']:>8.0f} {per:>7.2f} | "
-              f"{floor['wall']:>8.1f} {floor['peakMiB']:>9.0f} {floor_per:>12.2f} | {per / floor_per:>5.2f} | "
-              f"{ours['policies']:>10.1f} {ours['validation']:>9.1f}", flush=True)
+        line = (f"{n:>7} {ours['resources']:>9} {ours['wall']:>8.1f} {ours['peakMiB']:>8.0f} {per:>7.2f} | "
+                f"{floor['wall']:>8.1f} {floor['peakMiB']:>9.0f} {floor_per:>12.2f} | {per / floor_per:>5.2f} | "
+                f"{ours['policies']:>10.1f} {ours['validation']:>9.1f}")
+        if args.sync_floor:
+            sync = _child("sync-floor", ours["resources"])
+            sync_per = sync["wall"] / sync["resources"] * 1000
+            line += f" | sync floor {sync_per:.2f} ms/res, ratio {per / sync_per:.2f}"
+        print(line, flush=True)
     if len(rows) > 1:
         print(f"time per resource at {rows[-1][0]} tenants / at {rows[0][0]}: {rows[-1][1] / rows[0][1]:.2f}")
     print("\nlongest dependency chain in the prod plan (what `pulumi up` waits for in sequence):")

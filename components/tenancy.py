@@ -102,10 +102,12 @@ class Tenant(pulumi.ComponentResource):
         spec: TenantSpec,
         kubernetes_version: str,
         platform: TenantPlatform = TenantPlatform(),
+        crds: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        """`opts.depends_on` should hold what installs the Istio and Kueue CRDs when
-        `platform` asks for an AuthorizationPolicy or a LocalQueue."""
+        """`crds`: what installs the Istio and Kueue CRDs, when `platform` asks for an
+        AuthorizationPolicy or a LocalQueue. Only those two objects wait for them: the
+        namespace, quota, limits, policies and bindings go in as soon as the cluster is up."""
         super().__init__("ai-platform:tenancy:Tenant", name, None, opts)
         ns = spec.name
         child = pulumi.ResourceOptions(parent=self)
@@ -129,6 +131,7 @@ class Tenant(pulumi.ComponentResource):
         )
         # Everything else lives in the namespace, so it waits for it.
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        custom = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *(crds or [])])
 
         self.quota = k8s.core.v1.ResourceQuota(
             f"{name}-quota",
@@ -181,7 +184,7 @@ class Tenant(pulumi.ComponentResource):
                         {"from": [{"source": {"principals": [platform.mesh_gateway_principal]}}]},
                     ],
                 },
-                opts=in_ns,
+                opts=custom,
             )
         self.local_queues = [
             k8s.apiextensions.CustomResource(
@@ -190,7 +193,7 @@ class Tenant(pulumi.ComponentResource):
                 kind="LocalQueue",
                 metadata=_meta(queue, ns, ns),
                 spec={"clusterQueue": f"{ns}{suffix}"},
-                opts=in_ns,
+                opts=custom,
             )
             for queue, suffix in platform.local_queues
         ]

@@ -281,13 +281,32 @@ def test_only_real_dependencies_are_ordered(prod_plan):
     assert {urn["istiod"].urn, urn["gateway"].urn, urn["knative-operator"].urn} <= set(knative_serving.dependencies)
     assert urn["kube-prometheus-stack"].urn in deps("gpu-operator")  # the ServiceMonitor CRD
     for cr in (r for r in run.resources if r.type.startswith("kubernetes:kueue.x-k8s.io") and r.name.startswith("primary-")):
-        if not cr.type.endswith(":LocalQueue"):
-            assert urn["kueue"].urn in cr.dependencies
+        assert urn["kueue"].urn in cr.dependencies, cr.name
     # Independent add-ons install in parallel.
     releases = {r.urn for r in urn.values()}
     assert not deps("cert-manager") & releases
     assert not deps("kube-prometheus-stack") & releases
     assert not deps("kueue") & releases
+
+
+def test_tenant_namespaces_do_not_wait_for_any_chart(prod_plan):
+    """Only a tenant's AuthorizationPolicy and LocalQueues need CRDs; its namespace, quota,
+    limits, policies and bindings go in as soon as the API server answers."""
+    run = prod_plan.run
+    releases = {r.urn for r in run.by_type(RELEASE)}
+    tenants = [r for r in run.resources if r.type == "ai-platform:tenancy:Tenant"]
+    assert tenants
+    checked = set()
+    for tenant in tenants:
+        assert not set(tenant.dependencies) & releases, tenant.name
+        for child in (r for r in run.resources if r.parent == tenant.urn):
+            crd_bound = child.type.endswith((":AuthorizationPolicy", ":LocalQueue"))
+            assert bool(set(child.dependencies) & releases) == crd_bound, child.name
+            checked.add(child.type.rsplit(":", 1)[-1])
+    assert {"Namespace", "ResourceQuota", "NetworkPolicy", "AuthorizationPolicy", "LocalQueue"} <= checked
+    base = next(r for r in run.by_type(RELEASE) if r.name == "primary-mesh-base")
+    authz = next(r for r in run.resources if r.type.endswith(":AuthorizationPolicy") and r.name.startswith("primary-"))
+    assert base.urn in authz.dependencies
 
 
 def test_every_release_is_a_pinned_chart(prod_plan):
