@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
+from pulumi_kubernetes import _utilities as k8s_utilities
 from pydantic import Field, model_validator
 
+from .addons.common import KubernetesObject
 from .clusters.base import GPU_RESOURCE
 from .spec import DnsLabel, Quantity, Spec
 
 LABEL_TENANT = "ai-platform.io/tenant"
+PROVIDER_VERSION = k8s_utilities.get_version()
 LOCAL_QUEUE = "default"  # tenants submit with `kueue.x-k8s.io/queue-name: default`
 # Namespaces the platform or Kubernetes own; a tenant may never take one over.
 RESERVED_NAMESPACES = frozenset(
@@ -81,12 +83,13 @@ class TenantPlatform:
     tenant's own ClusterQueue, ("burst", "-burst") the one that dispatches to a burst cluster."""
 
 
-def _meta(name: str, namespace: str, tenant: str) -> k8s.meta.v1.ObjectMetaArgs:
-    return k8s.meta.v1.ObjectMetaArgs(
-        name=name,
-        namespace=namespace,
-        labels={LABEL_TENANT: tenant, "app.kubernetes.io/managed-by": "pulumi"},
-    )
+def _meta(name: str, namespace: str, tenant: str) -> dict:
+    return {"name": name, "namespace": namespace,
+            "labels": {LABEL_TENANT: tenant, "app.kubernetes.io/managed-by": "pulumi"}}
+
+
+def _peers(namespaces) -> list[dict]:
+    return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}} for n in namespaces]
 
 
 class Tenant(pulumi.ComponentResource):
@@ -94,6 +97,9 @@ class Tenant(pulumi.ComponentResource):
     default-deny NetworkPolicies and RoleBindings for the tenant's groups.
 
     Object names are fixed from the tenant name, so adding a tenant never touches another.
+    The objects are registered as plain manifests under their usual type tokens (the plan
+    checks each against the Kubernetes OpenAPI schema): the typed SDK classes add alias and
+    Output bookkeeping that, at hundreds of tenants, costs more than the objects themselves.
     """
 
     def __init__(
@@ -110,198 +116,115 @@ class Tenant(pulumi.ComponentResource):
         namespace, quota, limits, policies and bindings go in as soon as the cluster is up."""
         super().__init__("ai-platform:tenancy:Tenant", name, None, opts)
         ns = spec.name
-        child = pulumi.ResourceOptions(parent=self)
         pss = {
             f"pod-security.kubernetes.io/{mode}{suffix}": value
             for mode in ("enforce", "audit", "warn")
             for suffix, value in (("", "restricted"), ("-version", f"v{kubernetes_version}"))
         }
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ns,
-                labels={
-                    LABEL_TENANT: ns,
-                    "app.kubernetes.io/managed-by": "pulumi",
-                    **pss,
-                    **({"istio-injection": "enabled"} if platform.mesh_gateway_principal else {}),
-                },
-            ),
-            opts=child,
+        self.namespace = KubernetesObject(
+            f"{name}-namespace", "v1", "Namespace",
+            {"name": ns, "labels": {
+                LABEL_TENANT: ns,
+                "app.kubernetes.io/managed-by": "pulumi",
+                **pss,
+                **({"istio-injection": "enabled"} if platform.mesh_gateway_principal else {}),
+            }},
+            {}, pulumi.ResourceOptions(parent=self, version=PROVIDER_VERSION),
         )
         # Everything else lives in the namespace, so it waits for it.
-        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
-        custom = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *(crds or [])])
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace], version=PROVIDER_VERSION)
+        custom = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *(crds or [])], version=PROVIDER_VERSION)
 
-        self.quota = k8s.core.v1.ResourceQuota(
-            f"{name}-quota",
-            metadata=_meta("tenant-quota", ns, ns),
-            spec=k8s.core.v1.ResourceQuotaSpecArgs(
-                hard={
-                    "requests.cpu": spec.cpu,
-                    "requests.memory": spec.memory,
-                    "limits.memory": spec.memory,
-                    # Kueue guarantees `gpus` and lends up to `borrowGpus` more: the namespace
-                    # quota is the ceiling of both, so the two never disagree.
-                    f"requests.{GPU_RESOURCE}": str(spec.gpus + spec.borrow_gpus),
-                    "pods": str(spec.pods),
-                    "persistentvolumeclaims": str(spec.pvcs),
-                    "requests.storage": spec.storage,
-                    # Tenants reach the outside only through the platform's ingress.
-                    "services.loadbalancers": "0",
-                    "services.nodeports": "0",
-                }
-            ),
-            opts=in_ns,
-        )
+        def obj(role: str, api_version: str, kind: str, obj_name: str, fields: dict, options=in_ns):
+            return KubernetesObject(f"{name}-{role}", api_version, kind, _meta(obj_name, ns, ns), fields, options)
+
+        self.quota = obj("quota", "v1", "ResourceQuota", "tenant-quota", {"spec": {"hard": {
+            "requests.cpu": spec.cpu,
+            "requests.memory": spec.memory,
+            "limits.memory": spec.memory,
+            # Kueue guarantees `gpus` and lends up to `borrowGpus` more: the namespace
+            # quota is the ceiling of both, so the two never disagree.
+            f"requests.{GPU_RESOURCE}": str(spec.gpus + spec.borrow_gpus),
+            "pods": str(spec.pods),
+            "persistentvolumeclaims": str(spec.pvcs),
+            "requests.storage": spec.storage,
+            # Tenants reach the outside only through the platform's ingress.
+            "services.loadbalancers": "0",
+            "services.nodeports": "0",
+        }}})
         d = spec.container_defaults
-        self.limit_range = k8s.core.v1.LimitRange(
-            f"{name}-limits",
-            metadata=_meta("tenant-limits", ns, ns),
-            spec=k8s.core.v1.LimitRangeSpecArgs(
-                limits=[
-                    k8s.core.v1.LimitRangeItemArgs(
-                        type="Container",
-                        default_request={"cpu": d.cpu_request, "memory": d.memory_request},
-                        default={"cpu": d.cpu_limit, "memory": d.memory_limit},
-                    )
-                ]
-            ),
-            opts=in_ns,
-        )
-        self.network_policies = self._network_policies(name, ns, in_ns, platform)
+        self.limit_range = obj("limits", "v1", "LimitRange", "tenant-limits", {"spec": {"limits": [{
+            "type": "Container",
+            "defaultRequest": {"cpu": d.cpu_request, "memory": d.memory_request},
+            "default": {"cpu": d.cpu_limit, "memory": d.memory_limit},
+        }]}})
+        self.network_policies = [
+            obj(role, "networking.k8s.io/v1", "NetworkPolicy", role, {"spec": policy})
+            for role, policy in _network_policies(platform)
+        ]
         self.authorization_policy = None
         if platform.mesh_gateway_principal:
-            self.authorization_policy = k8s.apiextensions.CustomResource(
-                f"{name}-authz",
-                api_version="security.istio.io/v1",
-                kind="AuthorizationPolicy",
-                metadata=_meta("tenant-isolation", ns, ns),
-                spec={
+            self.authorization_policy = obj("authz", "security.istio.io/v1", "AuthorizationPolicy", "tenant-isolation", {
+                "spec": {
                     "action": "ALLOW",
                     "rules": [
                         {"from": [{"source": {"namespaces": [ns, *platform.allowed_source_namespaces]}}]},
                         {"from": [{"source": {"principals": [platform.mesh_gateway_principal]}}]},
                     ],
                 },
-                opts=custom,
-            )
+            }, custom)
         self.local_queues = [
-            k8s.apiextensions.CustomResource(
-                f"{name}-queue" if queue == LOCAL_QUEUE else f"{name}-queue-{queue}",
-                api_version="kueue.x-k8s.io/v1beta2",
-                kind="LocalQueue",
-                metadata=_meta(queue, ns, ns),
-                spec={"clusterQueue": f"{ns}{suffix}"},
-                opts=custom,
-            )
+            obj("queue" if queue == LOCAL_QUEUE else f"queue-{queue}", "kueue.x-k8s.io/v1beta2", "LocalQueue", queue,
+                {"spec": {"clusterQueue": f"{ns}{suffix}"}}, custom)
             for queue, suffix in platform.local_queues
         ]
         self.role_bindings = [
-            k8s.rbac.v1.RoleBinding(
-                f"{name}-{role}s",
-                metadata=_meta(f"tenant-{role}s", ns, ns),
-                role_ref=k8s.rbac.v1.RoleRefArgs(
-                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_role
-                ),
-                subjects=[
-                    k8s.rbac.v1.SubjectArgs(kind="Group", name=g, api_group="rbac.authorization.k8s.io")
-                    for g in groups
-                ],
-                opts=in_ns,
-            )
+            obj(f"{role}s", "rbac.authorization.k8s.io/v1", "RoleBinding", f"tenant-{role}s", {
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+                "subjects": [{"kind": "Group", "name": g, "apiGroup": "rbac.authorization.k8s.io"} for g in groups],
+            })
             for role, cluster_role, groups in (
                 ("admin", "admin", spec.admin_groups),
                 ("viewer", "view", spec.viewer_groups),
             )
             if groups
         ]
-        self.register_outputs({"namespace": self.namespace.metadata.name})
+        self.register_outputs({"namespace": ns})
 
-    def _network_policies(self, name: str, ns: str, opts: pulumi.ResourceOptions, platform: TenantPlatform) -> list:
-        everything = k8s.meta.v1.LabelSelectorArgs()
-        policy = k8s.networking.v1.NetworkPolicy
-        spec = k8s.networking.v1.NetworkPolicySpecArgs
 
-        def namespaces(names) -> list:
-            return [
-                k8s.networking.v1.NetworkPolicyPeerArgs(
-                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": n})
-                )
-                for n in names
-            ]
-
-        extra = []
-        if platform.allowed_source_namespaces or platform.mesh_namespace:
-            types = (["Ingress"] if platform.allowed_source_namespaces else []) + (
-                ["Egress"] if platform.mesh_namespace else [])
-            extra.append(
-                policy(
-                    f"{name}-allow-platform",
-                    metadata=_meta("allow-platform", ns, ns),
-                    spec=spec(
-                        pod_selector=everything,
-                        policy_types=types,
-                        ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                            from_=namespaces(platform.allowed_source_namespaces))]
-                        if platform.allowed_source_namespaces else None,
-                        # Sidecars fetch their config and certificates from istiod.
-                        egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=namespaces([platform.mesh_namespace]))]
-                        if platform.mesh_namespace else None,
-                    ),
-                    opts=opts,
-                )
-            )
-        return extra + [
-            policy(
-                f"{name}-default-deny",
-                metadata=_meta("default-deny", ns, ns),
-                spec=spec(pod_selector=everything, policy_types=["Ingress", "Egress"]),
-                opts=opts,
-            ),
-            policy(
-                f"{name}-allow-dns",
-                metadata=_meta("allow-dns", ns, ns),
-                spec=spec(
-                    pod_selector=everything,
-                    policy_types=["Egress"],
-                    egress=[
-                        k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                            to=[
-                                k8s.networking.v1.NetworkPolicyPeerArgs(
-                                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                        match_labels={"kubernetes.io/metadata.name": "kube-system"}
-                                    ),
-                                    pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                        match_labels={"k8s-app": "kube-dns"}
-                                    ),
-                                )
-                            ],
-                            ports=[
-                                k8s.networking.v1.NetworkPolicyPortArgs(protocol=p, port=53) for p in ("UDP", "TCP")
-                            ],
-                        )
-                    ],
-                ),
-                opts=opts,
-            ),
-            policy(
-                f"{name}-allow-same-namespace",
-                metadata=_meta("allow-same-namespace", ns, ns),
-                spec=spec(
-                    pod_selector=everything,
-                    policy_types=["Ingress", "Egress"],
-                    ingress=[
-                        k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                            from_=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=everything)]
-                        )
-                    ],
-                    egress=[
-                        k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                            to=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=everything)]
-                        )
-                    ],
-                ),
-                opts=opts,
-            ),
-        ]
+def _network_policies(platform: TenantPlatform) -> list[tuple[str, dict]]:
+    """(name, spec): deny by default, then allow DNS, the namespace itself and the platform."""
+    everything: dict = {}
+    extra = []
+    if platform.allowed_source_namespaces or platform.mesh_namespace:
+        policy: dict = {
+            "podSelector": everything,
+            "policyTypes": (["Ingress"] if platform.allowed_source_namespaces else [])
+            + (["Egress"] if platform.mesh_namespace else []),
+        }
+        if platform.allowed_source_namespaces:
+            policy["ingress"] = [{"from": _peers(platform.allowed_source_namespaces)}]
+        if platform.mesh_namespace:
+            # Sidecars fetch their config and certificates from istiod.
+            policy["egress"] = [{"to": _peers([platform.mesh_namespace])}]
+        extra.append(("allow-platform", policy))
+    return extra + [
+        ("default-deny", {"podSelector": everything, "policyTypes": ["Ingress", "Egress"]}),
+        ("allow-dns", {
+            "podSelector": everything,
+            "policyTypes": ["Egress"],
+            "egress": [{
+                "to": [{
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }],
+                "ports": [{"protocol": p, "port": 53} for p in ("UDP", "TCP")],
+            }],
+        }),
+        ("allow-same-namespace", {
+            "podSelector": everything,
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": everything}]}],
+            "egress": [{"to": [{"podSelector": everything}]}],
+        }),
+    ]

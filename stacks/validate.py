@@ -74,17 +74,48 @@ NO_SCHEMA = "no-schema"
 def kubernetes_object(inputs: dict, kubernetes_version: str) -> str | None:
     """The validation error for one core object, None when it is valid, or NO_SCHEMA
     when it is not a core kind (a custom resource)."""
-    version = f"{kubernetes_version}.0"
+    data = manifest(inputs)
     try:
-        kubernetes_validate.validate(manifest(inputs), version, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.path) or "(root)"
-        return f"{where}: {exc.message}"
+        validator = _core_validator(kubernetes_version, data.get("apiVersion", ""), data.get("kind", ""))
     except kubernetes_validate.SchemaNotFoundError:
         return NO_SCHEMA
     except kubernetes_validate.VersionNotSupportedError:
         return f"kubernetes-validate has no schemas for Kubernetes {kubernetes_version}"
-    return None
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.path) or "(root)"
+    return f"{where}: {error.message}"
+
+
+@functools.cache
+def _core_validator(kubernetes_version: str, api_version: str, kind: str) -> jsonschema.Validator:
+    """What `kubernetes_validate.validate(..., strict=True)` builds for one kind, built once:
+    it re-reads the multi-megabyte definitions file on every call, which took minutes for a
+    plan with hundreds of tenants."""
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+
+    wanted = utils.major_minor(kubernetes_version)
+    if wanted > utils.latest_version():
+        raise kubernetes_validate.VersionNotSupportedError(version=wanted)
+    version = [v for v in utils.all_versions() if utils.major_minor(v) <= wanted][-1]
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    schema_dir = f"kubernetes-json-schema/v{version}-local-strict"
+    try:
+        schema = utils.schema_contents(f"{schema_dir}/{kind.lower()}-{group}.json", kubernetes_version)
+    except FileNotFoundError:
+        raise kubernetes_validate.SchemaNotFoundError(version=wanted, kind=kind, api_version=api_version) from None
+    registry = Resource.from_contents(_core_definitions(schema_dir, kubernetes_version)) @ (
+        Resource.from_contents(schema) @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+@functools.cache
+def _core_definitions(schema_dir: str, kubernetes_version: str) -> dict:
+    from kubernetes_validate import utils
+
+    return utils.schema_contents(f"{schema_dir}/_definitions.json", kubernetes_version)
 
 
 @functools.cache

@@ -90,12 +90,17 @@ class KubernetesObject(pulumi.CustomResource):
         resource_name: str,
         api_version: str,
         kind: str,
-        metadata: k8s.meta.v1.ObjectMetaArgs,
+        metadata: k8s.meta.v1.ObjectMetaArgs | dict,
         fields: dict,
         opts: pulumi.ResourceOptions | None = None,
     ):
         from pulumi_kubernetes import _utilities
 
         props = {"apiVersion": api_version, "kind": kind, "metadata": metadata, **fields}
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=_utilities.get_version()))
-        super().__init__(f"kubernetes:{api_version}:{kind}", resource_name, props, opts)
+        if opts is None or opts.version is None:
+            # Pin the provider plugin the way the typed classes do (callers with many objects
+            # pass options that already carry it: merging per object is measurable at scale).
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=_utilities.get_version()))
+        # The provider's type tokens spell the core group out: apiVersion v1 is `core/v1`.
+        group_version = api_version if "/" in api_version else f"core/{api_version}"
+        super().__init__(f"kubernetes:{group_version}:{kind}", resource_name, props, opts)
