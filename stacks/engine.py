@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
 import runpy
 from collections.abc import Callable
@@ -201,6 +202,9 @@ def run_program(
         finally:
             loop.close()
             asyncio.set_event_loop(None)
+            # The program froze its resource graph (start_registrations); a real program exits
+            # here, but tests and the benchmark run many programs in one process.
+            gc.unfreeze()
 
     contextvars.Context().run(body)
     return run

@@ -63,3 +63,24 @@ def test_registrations_are_in_flight_before_the_sdk_waits_on_outputs(monkeypatch
     assert len(run.registrations) > 80
     # What is left after the RPCs drain is the stack's own outputs, not the resource graph.
     assert sum(waited) < len(run.registrations), waited
+
+
+def test_the_graph_is_frozen_for_the_run_and_released_after_it(monkeypatch):
+    """`pulumi up` exits after the program; the offline engine runs many programs in one
+    process, so it must hand the frozen graph back to the collector."""
+    import gc
+
+    frozen: list[int] = []
+    real_freeze = gc.freeze
+
+    def recording_freeze():
+        real_freeze()
+        frozen.append(gc.get_freeze_count())
+
+    monkeypatch.setattr(gc, "freeze", recording_freeze)
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(GOOD))
+    monkeypatch.delenv("AI_PLATFORM_CONFIG_SOURCE", raising=False)
+    run = run_program(str(REPO / "__main__.py"), stack="staging", config={})
+    assert run.error is None, run.error
+    assert frozen and frozen[0] > 10_000
+    assert gc.get_freeze_count() == 0
