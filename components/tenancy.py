@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_kubernetes import _utilities as k8s_utilities
 from pydantic import Field, model_validator
 
 from .addons.common import KubernetesObject
@@ -13,7 +13,6 @@ from .clusters.base import GPU_RESOURCE
 from .spec import DnsLabel, Quantity, Spec
 
 LABEL_TENANT = "ai-platform.io/tenant"
-PROVIDER_VERSION = k8s_utilities.get_version()
 LOCAL_QUEUE = "default"  # tenants submit with `kueue.x-k8s.io/queue-name: default`
 # Namespaces the platform or Kubernetes own; a tenant may never take one over.
 RESERVED_NAMESPACES = frozenset(
@@ -88,7 +87,7 @@ def _meta(name: str, namespace: str, tenant: str) -> dict:
             "labels": {LABEL_TENANT: tenant, "app.kubernetes.io/managed-by": "pulumi"}}
 
 
-def _peers(namespaces) -> list[dict]:
+def _peers(namespaces: Iterable[str]) -> list[dict]:
     return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}} for n in namespaces]
 
 
@@ -129,11 +128,11 @@ class Tenant(pulumi.ComponentResource):
                 **pss,
                 **({"istio-injection": "enabled"} if platform.mesh_gateway_principal else {}),
             }},
-            {}, pulumi.ResourceOptions(parent=self, version=PROVIDER_VERSION),
+            {}, pulumi.ResourceOptions(parent=self),
         )
         # Everything else lives in the namespace, so it waits for it.
-        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace], version=PROVIDER_VERSION)
-        custom = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *(crds or [])], version=PROVIDER_VERSION)
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        custom = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *(crds or [])])
 
         def obj(role: str, api_version: str, kind: str, obj_name: str, fields: dict, options=in_ns):
             return KubernetesObject(f"{name}-{role}", api_version, kind, _meta(obj_name, ns, ns), fields, options)

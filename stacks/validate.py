@@ -19,6 +19,8 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import yaml
+from kubernetes_validate import utils
+from referencing import Registry, Resource
 
 from components.addons import versions
 
@@ -93,9 +95,6 @@ def _core_validator(kubernetes_version: str, api_version: str, kind: str) -> jso
     """What `kubernetes_validate.validate(..., strict=True)` builds for one kind, built once:
     it re-reads the multi-megabyte definitions file on every call, which took minutes for a
     plan with hundreds of tenants."""
-    from kubernetes_validate import utils
-    from referencing import Registry, Resource
-
     wanted = utils.major_minor(kubernetes_version)
     if wanted > utils.latest_version():
         raise kubernetes_validate.VersionNotSupportedError(version=wanted)
@@ -113,8 +112,6 @@ def _core_validator(kubernetes_version: str, api_version: str, kind: str) -> jso
 
 @functools.cache
 def _core_definitions(schema_dir: str, kubernetes_version: str) -> dict:
-    from kubernetes_validate import utils
-
     return utils.schema_contents(f"{schema_dir}/_definitions.json", kubernetes_version)
 
 

@@ -97,10 +97,7 @@ class KubernetesObject(pulumi.CustomResource):
         from pulumi_kubernetes import _utilities
 
         props = {"apiVersion": api_version, "kind": kind, "metadata": metadata, **fields}
-        if opts is None or opts.version is None:
-            # Pin the provider plugin the way the typed classes do (callers with many objects
-            # pass options that already carry it: merging per object is measurable at scale).
-            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=_utilities.get_version()))
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=_utilities.get_version()))
         # The provider's type tokens spell the core group out: apiVersion v1 is `core/v1`.
         group_version = api_version if "/" in api_version else f"core/{api_version}"
         super().__init__(f"kubernetes:{group_version}:{kind}", resource_name, props, opts)
