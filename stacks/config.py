@@ -544,8 +544,9 @@ def _pool_checks(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
     pool that is itself well-formed (so this runs even when other keys are invalid)."""
     problems = []
     for i, cluster in _items(raw.get("clusters")):
-        if cluster.get("cloud") not in CLUSTER_TYPES:
-            continue
+        cloud = cluster.get("cloud")
+        if not isinstance(cloud, str) or cloud not in CLUSTER_TYPES:
+            continue  # reported by the schema
         for j, pool in _items(cluster.get("gpuPools")):
             try:
                 spec = GpuPoolSpec.model_validate(pool)

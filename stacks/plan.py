@@ -475,11 +475,19 @@ def _pool_line(r: Registration, p: dict) -> str | None:
     return None
 
 
+def _cluster_of(run: Run, r: Registration) -> str:
+    """The cluster component a Kubernetes resource goes to (through its provider)."""
+    provider = run.get(r.provider_urn)
+    owner = run.get(provider.parent) if provider is not None else None
+    return owner.name if owner is not None else "?"
+
+
 def _highlights(run: Run) -> list[str]:
     """What a platform engineer looks for first: the clusters, their GPU pools and taints,
-    the Helm releases and each tenant's namespace kit."""
+    the Helm releases and each tenant's namespace kit. Sorted, so two runs print the same."""
     out = []
-    for comp in (r for r in run.registrations if r.type.startswith("ai-platform:clusters:")):
+    comps = sorted((r for r in run.registrations if r.type.startswith("ai-platform:clusters:")), key=lambda r: r.name)
+    for comp in comps:
         outputs = run.component_outputs.get(comp.urn, {})
         out.append(f"cluster {comp.name} ({outputs.get('cloud', '?')}, Kubernetes {outputs.get('kubernetesVersion', '?')})")
         kids = sorted((r for r in run.resources if r.parent == comp.urn), key=lambda r: r.name)
@@ -489,11 +497,15 @@ def _highlights(run: Run) -> list[str]:
         for r in kids:
             line = _pool_line(r, plain(r.inputs))
             out += [f"  {line}"] if line else []
+    releases = []
     for rel in run.by_type(validate.HELM_RELEASE):
         p = plain(rel.inputs)
         tag = (p.get("values") or {}).get("image", {}).get("tag")
-        out.append(f"helm {p.get('name')} {p.get('chart')} {p.get('version')} in {p.get('namespace')}"
-                   + (f" (image {tag})" if tag else ""))
+        releases.append((_cluster_of(run, rel), str(p.get("namespace")), str(p.get("name")),
+                         f"helm {p.get('name')} {p.get('chart')} {p.get('version')} in {p.get('namespace')} on "
+                         f"{_cluster_of(run, rel)}" + (f" (image {tag})" if tag else "")))
+    out += [line for *_, line in sorted(releases)]
+    tenants = []
     for tenant in (r for r in run.registrations if r.type == "ai-platform:tenancy:Tenant"):
         kids = [r for r in run.resources if r.parent == tenant.urn]
         quota = next((plain(k.inputs) for k in kids if k.type.endswith(":ResourceQuota")), {})
@@ -501,11 +513,11 @@ def _highlights(run: Run) -> list[str]:
         kinds: dict[str, int] = {}
         for k in kids:
             kinds[k.type.rsplit(":", 1)[-1]] = kinds.get(k.type.rsplit(":", 1)[-1], 0) + 1
-        out.append(
+        tenants.append(
             f"tenant {tenant.name}: gpu quota {hard.get('requests.nvidia.com/gpu')}, cpu {hard.get('requests.cpu')}, "
             f"memory {hard.get('requests.memory')}; " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         )
-    return out
+    return out + sorted(tenants)
 
 
 def render(result: PlanResult) -> str:

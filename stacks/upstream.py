@@ -40,10 +40,20 @@ FILES: tuple[tuple[str, str, str, str], ...] = (
     ("prometheus-operator-88.5.3.podmonitors.yaml", "prometheus-community/helm-charts", "ea930baeebeba39f56d6b44e351f23b2a072a600", "charts/kube-prometheus-stack/charts/crds/crds/crd-podmonitors.yaml"),
     ("prometheus-operator-88.5.3.prometheusrules.yaml", "prometheus-community/helm-charts", "ea930baeebeba39f56d6b44e351f23b2a072a600", "charts/kube-prometheus-stack/charts/crds/crds/crd-prometheusrules.yaml"),
     ("gpu-operator-v26.7.0.clusterpolicies.yaml", "NVIDIA/gpu-operator", "10ee5b3638b89e11e949412aafa5ba99279c3721", "deployments/gpu-operator/crds/nvidia.com_clusterpolicies.yaml"),
-    ("knative-operator-v0.50.0.values.yaml", "knative/operator", "8f004985af79024f25b9e6014da1a4c22bf48182", "config/charts/knative-operator/values.yaml"),
-    ("knative-operator-v0.50.0.knativeservings.yaml", "knative/operator", "8f004985af79024f25b9e6014da1a4c22bf48182", "config/crd/bases/operator.knative.dev_knativeservings.yaml"),
+    # Tag knative-v1.23.0 (the Go module's v0.50.0 is the same commit); the Helm repository
+    # publishes this chart as v1.23.0 only.
+    ("knative-operator-v1.23.0.values.yaml", "knative/operator", "8f004985af79024f25b9e6014da1a4c22bf48182", "config/charts/knative-operator/values.yaml"),
+    ("knative-operator-v1.23.0.knativeservings.yaml", "knative/operator", "8f004985af79024f25b9e6014da1a4c22bf48182", "config/crd/bases/operator.knative.dev_knativeservings.yaml"),
     ("project.schema.json", "pulumi/pulumi", "0498be116be896fa28b5af4746ad197666167d85", "sdk/go/common/workspace/project.json"),
 )
+
+
+# What each chart's release tooling substitutes into git's files when it packages them
+# (knative's hack/generate-helm.sh stamps the image tag), applied so the files match the
+# published chart.
+RELEASE_SUBSTITUTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "knative-operator-v1.23.0.values.yaml": (("{{ tag }}", "v1.23.0"),),
+}
 
 
 def folder(name: str) -> str:
@@ -64,6 +74,9 @@ def download(dest: Path, fetch: Callable[[str], bytes] = _fetch) -> list[Path]:
         url = f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
         data = fetch(url)
         text = data.decode()
+        for old, new in RELEASE_SUBSTITUTIONS.get(name, ()):
+            text = text.replace(old, new)
+        data = text.encode()
         # Chart values may hold Go-template placeholders; CRDs and the schema must parse.
         if name.endswith(".json"):
             json.loads(text)

@@ -67,19 +67,41 @@ def test_readme_keeps_the_two_setup_commands_and_ci_runs_the_test_one():
 
 
 def test_upstream_download_writes_every_pinned_file(tmp_path, upstream):
+    """Every file we pin is in the shared data and `make upstream` writes the same bytes
+    (the folder may hold more: reference data for later add-ons)."""
     from stacks import upstream as up
 
-    local = {p.name: p for p in upstream.rglob("*") if p.is_file() and p.name != "README.md"}
-    assert {name for name, *_ in up.FILES} == set(local)
+    pinned = {name for name, *_ in up.FILES}
+    local = {p.name: p for p in upstream.rglob("*") if p.is_file() and p.name in pinned}
+    assert pinned == set(local), f"pinned but missing upstream: {sorted(pinned - set(local))}"
     urls = []
 
-    def fake_fetch(url: str) -> bytes:  # serve the shared copy instead of the network
+    def fake_fetch(url: str) -> bytes:  # serve git's content (before release substitutions)
         urls.append(url)
-        return local[next(n for n, r, c, p in up.FILES if url.endswith(f"/{c}/{p}") and url.startswith(
-            f"https://raw.githubusercontent.com/{r}/"))].read_bytes()
+        name = next(n for n, r, c, p in up.FILES if url == f"https://raw.githubusercontent.com/{r}/{c}/{p}")
+        text = local[name].read_text()
+        for old, new in up.RELEASE_SUBSTITUTIONS.get(name, ()):
+            assert new in text, (name, new)
+            text = text.replace(new, old)
+        return text.encode()
 
     written = up.download(tmp_path, fetch=fake_fetch)
     assert len(written) == len(up.FILES) == len(urls)
     for path in written:
-        assert path.read_bytes() == local[path.name].read_bytes()
+        assert path.read_bytes() == local[path.name].read_bytes(), path.name
         assert path.relative_to(tmp_path).parts[0] == local[path.name].parent.name
+
+
+def chart_source(upstream, chart):
+    return upstream / "charts-src" / f"{chart.name.rsplit('/', 1)[-1]}-{chart.version}"
+
+
+def test_every_pinned_chart_version_is_a_published_chart(upstream):
+    """The published chart (sources as packaged) exists at exactly the version we pin."""
+    for chart in versions.CHARTS:
+        src = chart_source(upstream, chart)
+        assert (src / "Chart.yaml").is_file(), f"{chart.name} {chart.version}: no published chart {src.name}"
+        published = str(yaml.safe_load((src / "Chart.yaml").read_text())["version"])
+        assert published.lstrip("v") == chart.version.lstrip("v"), (chart, published)
+        if chart.upstream:
+            assert chart.upstream.endswith(f"-{chart.version}"), chart

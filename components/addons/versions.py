@@ -44,8 +44,10 @@ CERT_MANAGER = Chart("cert-manager", "v1.21.1", "https://charts.jetstack.io", "c
 KUEUE = Chart("oci://registry.k8s.io/kueue/charts/kueue", "0.19.2", None, "kueue-0.19.2")
 KSERVE_CRD = Chart("oci://ghcr.io/kserve/charts/kserve-crd", "v0.20.0", None, None)
 KSERVE = Chart("oci://ghcr.io/kserve/charts/kserve-resources", "v0.20.0", None, "kserve-resources-v0.20.0")
-KNATIVE_OPERATOR = Chart("knative-operator", "v0.50.0", "https://knative.github.io/operator",
-                         "knative-operator-v0.50.0")
+# The Helm repository lists this release as v1.23.0 (git tag knative-v1.23.0; the same
+# commit's Go-module tag v0.50.0 is not a chart version).
+KNATIVE_OPERATOR = Chart("knative-operator", "v1.23.0", "https://knative.github.io/operator",
+                         "knative-operator-v1.23.0")
 
 CHARTS: tuple[Chart, ...] = (
     CLUSTER_AUTOSCALER, GPU_OPERATOR, KUBE_PROMETHEUS_STACK, ISTIO_BASE, ISTIOD, ISTIO_GATEWAY, ISTIO_CNI,
