@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -43,6 +44,7 @@ CLOUD_KEYS: dict[str, tuple[str, ...]] = {
     "endpoint": MANAGED,
     "network": MANAGED,
     "systemPool": MANAGED,
+    "cpuPools": MANAGED,
     "protect": MANAGED,
     "accessEntries": ("aws",),
     "logRetentionDays": ("aws", "azure"),
@@ -211,7 +213,7 @@ class StackConfig(Spec):
         pool = self.bursting.manager_pool or NodePoolSpec(
             machine_type=default_machine, min=2 if prod else 1, max=3 if prod else 2, disk_size_gb=50)
         return self.primary.model_copy(
-            update={"name": MANAGER_NAME, "role": "primary", "gpu_pools": (), "system_pool": pool}
+            update={"name": MANAGER_NAME, "role": "primary", "gpu_pools": (), "cpu_pools": None, "system_pool": pool}
         )
 
     def protect(self, cluster: ClusterConfig) -> bool:
@@ -346,7 +348,8 @@ def _relocate(err: dict, index: int) -> dict:
 def physical_name(project: str, stack: str, cluster: str) -> str:
     """The cloud-side cluster name: `<project>-<stack>-<cluster>`, shortened with a hash
     to GKE's 40 characters when needed (deterministic, so it never changes)."""
-    full = f"{project}-{stack}-{cluster}".lower()
+    # Stack names may hold `_` and `.`, which no cloud takes in a cluster name.
+    full = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", f"{project}-{stack}-{cluster}".lower())).strip("-")
     if len(full) <= 40:
         return full
     return f"{full[:33].rstrip('-')}-{hashlib.sha256(full.encode()).hexdigest()[:6]}"
@@ -369,6 +372,7 @@ def cluster_args(cfg: StackConfig, cluster: ClusterConfig, project: str, stack: 
     common = {
         "kubernetes_version": cluster.kubernetes_version,
         "gpu_pools": cluster.gpu_pools,
+        "cpu_pools": cluster.cpu_pools,
         "gpu_driver": "gpu-operator" if cfg.addons.gpu_operator.enabled else "cloud",
         "tags": {"ai-platform:environment": cfg.environment, **cluster.tags},
     }
@@ -455,9 +459,15 @@ def _cross_checks(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
             problems.append((_path((*at, "systemPool", "min")), "must be >= 1: platform add-ons run there"))
         pools = _items(cluster.get("gpuPools"))
         problems += _duplicates(pools, (*at, "gpuPools"), "GPU pool")
-        for j, pool in pools:
-            if pool.get("name") == "system":
-                problems.append((_path((*at, "gpuPools", j, "name")), "'system' is reserved for the system pool"))
+        cpu_pools = _items(cluster.get("cpuPools"))
+        problems += _duplicates(cpu_pools, (*at, "cpuPools"), "CPU pool")
+        gpu_names = {p.get("name") for _, p in pools if isinstance(p.get("name"), str)}
+        for key, items in (("gpuPools", pools), ("cpuPools", cpu_pools)):
+            for j, pool in items:
+                if pool.get("name") == "system":
+                    problems.append((_path((*at, key, j, "name")), "'system' is reserved for the system pool"))
+                elif key == "cpuPools" and pool.get("name") in gpu_names:
+                    problems.append((_path((*at, key, j, "name")), f"{pool['name']!r} is also a GPU pool's name"))
         entries = _items(cluster.get("accessEntries"))
         seen_arns: set[str] = set()
         for j, entry in entries:
@@ -519,16 +529,19 @@ def _bursting_checks(raw: Mapping[str, Any], clusters: list[tuple[int, dict]], e
 
 
 def _capacity_checks(config: StackConfig) -> list[tuple[str, str]]:
-    """Every tenant is guaranteed its `gpus` on every cluster: they must fit in each
-    cluster that has GPU pools (max nodes x GPUs per node)."""
+    """Every tenant is guaranteed its `gpus` on every cluster: they must fit in each cluster
+    (max nodes x `nvidia.com/gpu` units per node: slices with time-slicing or MIG)."""
     guaranteed = sum(t.gpus for t in config.tenants)
     problems = []
-    for cluster in config.clusters:
+    for i, cluster in enumerate(config.clusters):
         driver = "gpu-operator" if config.addons.gpu_operator.enabled else "cloud"
-        capacity = sum(p.max * resolve_gpu_pool(cluster.cloud, p, driver).gpus for p in cluster.gpu_pools)
-        if capacity and guaranteed > capacity:
+        capacity = sum(resolve_gpu_pool(cluster.cloud, p, driver).capacity_devices for p in cluster.gpu_pools)
+        if guaranteed and not cluster.gpu_pools:
+            problems.append((_path(("clusters", i, "gpuPools")), f"tenants are guaranteed {guaranteed} GPUs, but "
+                             f"cluster {cluster.name!r} has no GPU pool; add one (or set the tenants' gpus to 0)"))
+        elif guaranteed > capacity:
             problems.append((_path(("tenants",)), f"tenants are guaranteed {guaranteed} GPUs in total, but cluster "
-                             f"{cluster.name!r} has at most {capacity} (gpuPools max x GPUs per node)"))
+                             f"{cluster.name!r} has at most {capacity} (gpuPools max x GPUs per node x slices)"))
     return problems
 
 

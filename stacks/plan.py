@@ -32,6 +32,7 @@ from pulumi_policy import (
 from components.addons import versions
 from policies.rules import ALL_POLICIES
 
+from . import render as rendering
 from . import validate
 from .config import StackConfigError
 from .engine import Registration, Run, is_secret, plain, run_program
@@ -270,15 +271,31 @@ def _kubernetes_version(run: Run, r: Registration) -> str | None:
     return (run.component_outputs.get(provider.parent) or {}).get("kubernetesVersion")
 
 
+def _cluster_urn(run: Run, r: Registration) -> str:
+    provider = run.get(r.provider_urn)
+    return provider.parent if provider is not None else ""
+
+
 def run_validation(run: Run, result: PlanResult) -> None:
     upstream = validate.upstream_dir()
     objects = customs = releases = 0
     skipped_customs = 0
+    seen: dict[tuple, str] = {}
     for r in run.resources:
         if not r.custom:
             continue
         inputs = plain(r.inputs)
         if validate.is_kubernetes_object(r.type):
+            # Two objects with one identity on one cluster: the second `pulumi up` step fails
+            # (or, worse, both fight over it).
+            meta = inputs.get("metadata") or {}
+            group = str(inputs.get("apiVersion", "")).rpartition("/")[0]
+            key = (_cluster_urn(run, r), group, inputs.get("kind"), meta.get("namespace") or "", meta.get("name"))
+            if key in seen:
+                result.findings.append(validate.Finding(
+                    r.urn, "kubernetes", f"{inputs.get('kind')} {'/'.join(filter(None, key[3:]))} is also "
+                    f"declared by {seen[key]}"))
+            seen.setdefault(key, r.urn)
             version = _kubernetes_version(run, r)
             if version is None:
                 result.findings.append(validate.Finding(r.urn, "kubernetes", "cannot tell which cluster/version it targets"))
@@ -310,10 +327,12 @@ def run_validation(run: Run, result: PlanResult) -> None:
                 continue
             releases += 1
             freeform = validate.FREEFORM_VALUES.get(chart.name, set())
-            for key in validate.unknown_value_keys(inputs.get("values") or {}, defaults, freeform):
+            referenced = validate.template_value_paths(upstream, chart.values_file)
+            for key in validate.unknown_value_keys(inputs.get("values") or {}, defaults, freeform, referenced=referenced):
                 result.findings.append(validate.Finding(
                     r.urn, "helm-values", f"values key {key!r} does not exist in {chart.upstream}"))
-    result.checked = {"kubernetesObjects": objects, "customResources": customs, "helmReleases": releases}
+    result.checked = {"kubernetesObjects": objects, "customResources": customs, "helmReleases": releases,
+                      "customResourcesSkipped": skipped_customs}
     if upstream is None:
         result.skipped.append(
             f"Helm values and {skipped_customs} custom resources not checked: upstream data not found "
@@ -353,7 +372,17 @@ def plan(stack: str | None = None, config_file: Path | None = None, policy_confi
         raise run.error
     result.violations = run_policies(run, config=result.policy_config)
     run_validation(run, result)
+    run_rendering(run, result)
     return result
+
+
+def run_rendering(run: Run, result: PlanResult) -> None:
+    """Render every Helm release with its pinned chart; admission and scheduling of its pods."""
+    rendered = rendering.check(run, validate.upstream_dir())
+    result.findings += [validate.Finding(f.urn, f.kind, f.reason) for f in rendered.findings]
+    result.checked["helmReleasesRendered"] = rendered.releases
+    result.checked["podsChecked"] = rendered.pods
+    result.skipped += rendered.skipped
 
 
 # -- output ------------------------------------------------------------------------------
@@ -397,6 +426,8 @@ def report(result: PlanResult) -> dict:
             "kubernetesObjectsChecked": result.checked.get("kubernetesObjects", 0),
             "customResourcesChecked": result.checked.get("customResources", 0),
             "helmReleasesChecked": result.checked.get("helmReleases", 0),
+            "helmReleasesRendered": result.checked.get("helmReleasesRendered", 0),
+            "podsChecked": result.checked.get("podsChecked", 0),
             "invalidObjects": len(result.findings),
             "skipped": result.skipped,
             "exitCode": result.exit_code,
@@ -546,6 +577,8 @@ def render(result: PlanResult) -> str:
         f"Schemas:   {rep['kubernetesObjectsChecked']} Kubernetes objects and {rep['customResourcesChecked']} "
         f"custom resources (strict), {rep['helmReleasesChecked']} Helm values trees checked; "
         f"{rep['invalidObjects']} invalid",
+        f"Rendered:  {rep['helmReleasesRendered']} Helm releases with their pinned charts; {rep['podsChecked']} pod "
+        f"templates checked for Pod Security admission and a node pool to run on",
         *[f"Skipped:   {s}" for s in result.skipped],
         "Outputs:   " + ", ".join(f"{k} [secret]" if k in secret else k for k in sorted(run.outputs)),
         NOTE,

@@ -115,15 +115,51 @@ def _core_definitions(schema_dir: str, kubernetes_version: str) -> dict:
     return utils.schema_contents(f"{schema_dir}/_definitions.json", kubernetes_version)
 
 
+def _values(path: Path) -> dict:
+    # Some charts ship Go-template placeholders in values.yaml (`tag: {{ tag }}`).
+    text = re.sub(r"\{\{[^}]*\}\}", "templated", path.read_text())
+    return yaml.load(text, Loader=YAML_LOADER) or {}
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _with_subcharts(defaults: dict, source: Path) -> dict:
+    """The parent's defaults plus each bundled subchart's, under its name or alias (the keys
+    Helm passes down), when the chart source is there."""
+    meta = source / "Chart.yaml"
+    if not meta.is_file():
+        return defaults
+    out = dict(defaults)
+    for dep in (yaml.load(meta.read_text(), Loader=YAML_LOADER) or {}).get("dependencies") or []:
+        sub = source / "charts" / dep["name"] / "values.yaml"
+        if sub.is_file():
+            key = dep.get("alias") or dep["name"]
+            own = out.get(key) if isinstance(out.get(key), dict) else {}
+            out[key] = _deep_merge(_values(sub), own)
+    return out
+
+
 @functools.cache
 def chart_defaults(upstream: Path, values_file: str, root: str | None = None) -> Any:
     path = upstream / "charts" / values_file
     if not path.is_file():
         return None
-    # Some charts ship Go-template placeholders in values.yaml (`tag: {{ tag }}`).
-    text = re.sub(r"\{\{[^}]*\}\}", "templated", path.read_text())
-    doc = yaml.load(text, Loader=YAML_LOADER) or {}
+    doc = _values(path)
+    doc = _with_subcharts(doc, _chart_source(upstream, values_file))
     return doc.get(root, {}) if root else doc
+
+
+def _chart_source(upstream: Path, values_file: str) -> Path:
+    """charts-src folder of a pinned chart, found by its values file's chart and version."""
+    for chart in versions.CHARTS:
+        if chart.values_file == values_file:
+            return upstream / "charts-src" / f"{chart.name.rsplit('/', 1)[-1]}-{chart.version}"
+    return upstream / "charts-src" / values_file.removesuffix(".values.yaml")
 
 
 # -- custom resources against the pinned CRDs ---------------------------------------------
@@ -184,19 +220,36 @@ def custom_resource(inputs: dict, upstream: Path) -> str | None:
     return None
 
 
-def unknown_value_keys(values: Any, defaults: Any, freeform: set[str], prefix: str = "") -> list[str]:
-    """Keys of `values` that the chart's defaults do not have (paths like `rbac.serviceAccount.nmae`)."""
+@functools.cache
+def template_value_paths(upstream: Path, values_file: str) -> frozenset[str]:
+    """`.Values.a.b` paths the chart's own templates read (some are not in values.yaml:
+    knative-operator's pod `securityContext`), when the chart source is there."""
+    source = _chart_source(upstream, values_file) / "templates"
+    if not source.is_dir():
+        return frozenset()
+    found = set()
+    for path in source.rglob("*"):
+        if path.is_file():
+            found.update(re.findall(r"\.Values\.([A-Za-z0-9_.]+[A-Za-z0-9_])", path.read_text(errors="replace")))
+    return frozenset(found)
+
+
+def unknown_value_keys(values: Any, defaults: Any, freeform: set[str], prefix: str = "",
+                       referenced: frozenset[str] = frozenset()) -> list[str]:
+    """Keys of `values` that the chart's defaults do not have and its templates never read
+    (paths like `rbac.serviceAccount.nmae`)."""
     if not isinstance(values, dict) or not isinstance(defaults, dict):
         return []
     unknown = []
     for key, value in values.items():
         path = f"{prefix}{key}"
         if key not in defaults:
-            unknown.append(path)
+            if path not in referenced:
+                unknown.append(path)
             continue
         default = defaults[key]
         # An empty or null default is a free-form map (annotations, resources, selectors).
         if path in freeform or key in FREEFORM_KEYS or not isinstance(default, dict) or not default:
             continue
-        unknown += unknown_value_keys(value, default, freeform, f"{path}.")
+        unknown += unknown_value_keys(value, default, freeform, f"{path}.", referenced)
     return unknown

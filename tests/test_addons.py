@@ -49,7 +49,8 @@ def test_gpu_operator_driver_mode_follows_each_clouds_guidance(cloud_plans):
     assert values["gcp"]["cdi"] == {"enabled": True}
     # AKS: the operator installs the driver, and AKS is told not to.
     assert values["azure"]["driver"] == {"enabled": True}
-    pools = [inputs(r) for r in cloud_plans["azure"].run.by_type("azure-native:containerservice:AgentPool")]
+    pools = [inputs(r) for r in cloud_plans["azure"].run.by_type("azure-native:containerservice:AgentPool")
+             if "ai-platform.io/gpu-model" in inputs(r)["nodeLabels"]]
     assert pools and all(p["gpuProfile"] == {"driver": "None"} for p in pools)
     # GKE hands the device plugin to the operator.
     gke_pools = [inputs(r)["nodeConfig"]["labels"] for r in cloud_plans["gcp"].run.by_type("gcp:container/nodePool:NodePool")
@@ -60,7 +61,8 @@ def test_gpu_operator_driver_mode_follows_each_clouds_guidance(cloud_plans):
 def test_gpu_operator_tolerates_gpu_taints_and_exports_dcgm_to_prometheus(prod_plan):
     values = release(prod_plan.run, "gpu-operator")["values"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values["daemonsets"]["tolerations"]
-    assert values["dcgmExporter"] == {"enabled": True, "serviceMonitor": {"enabled": True}}
+    # honorLabels: the exporter's namespace/pod (the GPU's workload) stay as they are.
+    assert values["dcgmExporter"] == {"enabled": True, "serviceMonitor": {"enabled": True, "honorLabels": True}}
     assert values["operator"]["nodeSelector"] == {"ai-platform.io/pool": "system"}
 
 

@@ -120,7 +120,7 @@ def test_autoscaler_managed_fields_are_ignored_on_every_cloud(cloud_plans, base)
     expected = {"aws:eks/nodeGroup:NodeGroup": ["scalingConfig.desiredSize"],
                 "gcp:container/nodePool:NodePool": ["nodeCount", "initialNodeCount"],
                 "azure-native:containerservice:AgentPool": ["count"],
-                "azure-native:containerservice:ManagedCluster": ["agentPoolProfiles[0].count"]}
+                "azure-native:containerservice:ManagedCluster": ["agentPoolProfiles[0].count", "kubernetesVersion"]}
     seen = set()
     for run in runs:
         for r in run.resources:

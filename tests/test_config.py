@@ -141,7 +141,7 @@ def test_tenant_checks(tenant, path, fragment):
 
 
 def test_numbers_for_quantities_are_accepted_as_strings():
-    cfg = parse({**MINIMAL, "tenants": [{"name": "a", "gpus": 1, "cpu": 8}]})
+    cfg = parse({**MINIMAL, "tenants": [{"name": "a", "gpus": 0, "cpu": 8}]})
     assert cfg.tenants[0].cpu == "8"
 
 

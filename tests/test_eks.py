@@ -62,6 +62,8 @@ def test_gpu_groups_carry_pool_model_and_capacity_labels(default):
         "ai-platform.io/pool": "l4",
         "ai-platform.io/gpu-model": "l4",
         "ai-platform.io/capacity": "spot",
+        # The autoscaler's GPU label: a booting node without GPUs yet is not "empty".
+        "k8s.amazonaws.com/accelerator": "nvidia-l4",
     }
     assert ng["capacityType"] == "SPOT"
     assert inputs(groups(run)["primary-a100"])["capacityType"] == "ON_DEMAND"

@@ -16,7 +16,7 @@ from .conftest import REPO
 GOOD = {
     "ai-platform:environment": "dev",
     "ai-platform:clusters": json.dumps([{"name": "primary", "cloud": "aws", "region": "us-east-2"}]),
-    "ai-platform:tenants": json.dumps([{"name": "team-a", "gpus": 1}]),
+    "ai-platform:tenants": json.dumps([{"name": "team-a", "gpus": 0}]),
 }
 
 

@@ -8,11 +8,8 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..clusters.base import Cluster
+from ..clusters.base import Cluster, Taint
 from .versions import Chart
-
-# AKS taints its system pool; EKS and GKE system nodes carry no taint, so this is harmless there.
-SYSTEM_TOLERATIONS = [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}]
 
 
 def merge(base: dict, extra: dict) -> dict:
@@ -23,9 +20,39 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
+# Placement, in one place: every toleration and node selector comes from the pools'
+# own taints and labels (cluster.system_taints, gpu_pools[].taints, cpu_pools[].taints).
+
+
+def tolerations(taints) -> list[dict]:
+    """One `Exists` toleration per distinct (key, effect), in a stable order."""
+    seen = dict.fromkeys((t.key, t.effect) for t in taints)
+    return [{"key": key, "operator": "Exists", "effect": effect} for key, effect in seen]
+
+
 def system_placement(cluster: Cluster) -> dict:
-    """nodeSelector and tolerations that put a workload on the cluster's system nodes."""
-    return {"nodeSelector": dict(cluster.system_node_labels), "tolerations": list(SYSTEM_TOLERATIONS)}
+    """nodeSelector and tolerations that put a platform controller on the system pool."""
+    return {"nodeSelector": dict(cluster.system_node_labels), "tolerations": tolerations(cluster.system_taints)}
+
+
+def system_affinity(cluster: Cluster) -> dict:
+    """The same as a required node affinity, for charts that have no nodeSelector value."""
+    if not cluster.system_node_labels:
+        return {}
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": k, "operator": "In", "values": [v]} for k, v in cluster.system_node_labels.items()]}
+    ]}}}
+
+
+def gpu_tolerations(cluster: Cluster) -> list[dict]:
+    """What a pod needs to run on every GPU pool (GPU taints and the cloud's spot taints)."""
+    return tolerations(t for p in cluster.gpu_pools for t in p.taints)
+
+
+def every_node_tolerations(cluster: Cluster) -> list[dict]:
+    """What a node agent (DaemonSet) needs to run on every pool of the cluster."""
+    pools: list[Taint] = [*cluster.system_taints, *(t for p in cluster.cpu_pools for t in p.taints)]
+    return tolerations([*pools, *(t for p in cluster.gpu_pools for t in p.taints)])
 
 
 def namespace(

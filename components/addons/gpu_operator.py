@@ -9,9 +9,10 @@ import yaml
 
 from ..clusters.base import GPU_RESOURCE, Cluster
 from . import versions
-from .common import merge, namespace, release, system_placement
+from .common import gpu_tolerations, merge, namespace, release, system_placement
 
 NAMESPACE = "gpu-operator"
+CRITICAL_PRIORITIES = ("system-node-critical", "system-cluster-critical")
 TIME_SLICING_CONFIG = "device-plugin-config"
 DEFAULT_DEVICE_PLUGIN_CONFIG = "default"
 
@@ -57,17 +58,40 @@ class GpuOperator(pulumi.ComponentResource):
             data=configs,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        before = [self.device_plugin_config]
+        if cluster.critical_pods_need_quota:
+            # The operator, its daemonsets and NFD run at system-node-critical.
+            self.priority_quota = k8s.core.v1.ResourceQuota(
+                f"{name}-priority-quota",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="gpu-operator-quota", namespace=ns.metadata.name),
+                spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                    hard={"pods": "100"},
+                    scope_selector=k8s.core.v1.ScopeSelectorArgs(match_expressions=[
+                        k8s.core.v1.ScopedResourceSelectorRequirementArgs(
+                            scope_name="PriorityClass", operator="In", values=list(CRITICAL_PRIORITIES))
+                    ]),
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            before.append(self.priority_quota)
         mig = any(p.sharing.mode == "mig" for p in cluster.gpu_pools)
         placement = system_placement(cluster)
+        on_gpus = gpu_tolerations(cluster) or [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
         values = merge(
             {
                 "operator": placement,
                 # Every GPU node, whatever the cloud's taint value or spot taint.
-                "daemonsets": {
-                    "tolerations": [
-                        {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
-                        {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Exists", "effect": "NoSchedule"},
-                    ]
+                "daemonsets": {"tolerations": on_gpus},
+                # NFD labels the GPU nodes the operator then targets: its worker must run on all of
+                # them (spot pools included); master and gc are controllers on the system pool.
+                "node-feature-discovery": {
+                    "master": placement,
+                    "gc": placement,
+                    "worker": {"tolerations": [
+                        {"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "value": "",
+                         "effect": "NoSchedule"},
+                        *on_gpus,
+                    ]},
                 },
                 "devicePlugin": {
                     "config": {"create": False, "name": TIME_SLICING_CONFIG, "default": DEFAULT_DEVICE_PLUGIN_CONFIG}
@@ -75,12 +99,15 @@ class GpuOperator(pulumi.ComponentResource):
                 "mig": {"strategy": "single"},
                 # Pools select their layout with the nvidia.com/mig.config label.
                 "migManager": {"enabled": mig, "config": {"default": "all-disabled"}},
-                "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": service_monitor}},
+                # honorLabels keeps the exporter's `namespace`/`pod` (the GPU's workload) instead of
+                # renaming them `exported_*`: per-tenant dashboards and alerts group by them.
+                "dcgmExporter": {"enabled": True,
+                                 "serviceMonitor": {"enabled": service_monitor, "honorLabels": True}},
             },
             cluster.gpu_operator_values,
         )
         self.release = release(
             f"{name}-release", versions.GPU_OPERATOR, ns.metadata.name, values, self, cluster,
-            depends_on=[self.device_plugin_config, *(depends_on or [])],
+            depends_on=[*before, *(depends_on or [])],
         )
         self.register_outputs({"status": self.release.status})

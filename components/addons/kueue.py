@@ -60,10 +60,14 @@ fairSharing:
 """
 
 
-# Nominate workers in MultiKueueConfig order (the primary first), not all at once.
+# Nominate workers in MultiKueueConfig order, one per round (the primary first): the
+# default step of 3 (Kueue 0.19, KEP-9270, gate MultiKueueIncrementalDispatcherConfig,
+# beta and on) would nominate primary and burst together.
 MULTIKUEUE_MANAGER_CONFIG = """\
 multiKueue:
   dispatcherName: kueue.x-k8s.io/multikueue-dispatcher-incremental
+  incrementalDispatcherConfig:
+    stepSize: 1
 """
 
 
@@ -80,8 +84,9 @@ class TenantQuota:
 
 def split_gpus(total: int, pools: tuple[GpuPool, ...]) -> dict[str, int]:
     """Split a tenant's nominal GPUs over the GPU flavors in proportion to each pool's
-    capacity (max nodes x GPUs), largest remainder first, so the parts add up to `total`."""
-    capacity = {p.name: p.max * p.gpus for p in pools}
+    capacity (max nodes x `nvidia.com/gpu` units per node), largest remainder first, so the
+    parts add up to `total`."""
+    capacity = {p.name: p.capacity_devices for p in pools}
     whole = sum(capacity.values())
     if not pools or whole == 0:
         return {}
@@ -128,7 +133,8 @@ def cluster_queue_spec(tenant: TenantQuota, pools: tuple[GpuPool, ...]) -> dict:
 def flavor_spec(pool: GpuPool) -> dict:
     return {
         "nodeLabels": {LABEL_POOL: pool.name},
-        "tolerations": [{"key": pool.taint.key, "operator": "Exists", "effect": pool.taint.effect}],
+        # Every taint of the pool, the cloud's own included (AKS spot): else admitted pods stay Pending.
+        "tolerations": [{"key": t.key, "operator": "Exists", "effect": t.effect} for t in pool.taints],
     }
 
 

@@ -25,11 +25,13 @@ GPU_RULES = [
         "rules": [
             {
                 "alert": "GpuXidError",
-                "expr": "max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0",
+                # A gauge holding the last XID seen: alert when it changes to a new error, not forever after.
+                "expr": "max by (Hostname, gpu) (changes(DCGM_FI_DEV_XID_ERRORS[10m]) > 0 "
+                        "and DCGM_FI_DEV_XID_ERRORS != 0)",
                 "for": "0m",
                 "labels": {"severity": "critical"},
                 "annotations": {
-                    "summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}",
+                    "summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported a new XID error",
                     "description": "XID errors signal driver or hardware faults; drain the node if they repeat.",
                 },
             },
@@ -118,8 +120,10 @@ class Observability(pulumi.ComponentResource):
                 }
             },
             "alertmanager": {"alertmanagerSpec": {"replicas": replicas, **placement}},
-            "prometheusOperator": placement,
+            "prometheusOperator": {**placement, "admissionWebhooks": {"patch": placement}},
+            "kube-state-metrics": placement,
             "grafana": {
+                **placement,
                 "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
                 "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1",
                                            "searchNamespace": "ALL"}},

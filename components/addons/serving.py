@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from ..clusters.base import Cluster
 from . import versions
-from .common import namespace, release, system_placement
+from .common import namespace, release, system_affinity, system_placement
 
 KSERVE_NAMESPACE = "kserve"
 KNATIVE_OPERATOR_NAMESPACE = "knative-operator"
@@ -39,6 +39,20 @@ def example_inference_service(tenant: str) -> dict:
     }
 
 
+# The chart sets no pod securityContext unless given one, and no seccompProfile at all:
+# Pod Security "restricted" of the namespace would refuse both pods.
+RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def knative_pod(cluster: Cluster) -> dict:
+    """Values of one Knative operator deployment: restricted, on the system pool (the chart
+    has no nodeSelector value, so a required node affinity)."""
+    placement = system_placement(cluster)
+    affinity = system_affinity(cluster)
+    return {"securityContext": RESTRICTED_POD, "tolerations": placement["tolerations"],
+            **({"affinity": affinity} if affinity else {})}
+
+
 class Serving(pulumi.ComponentResource):
     """KServe's CRDs and controller; in `knative` mode also the Knative operator and a
     KnativeServing wired to Istio. Optionally an example InferenceService per tenant."""
@@ -65,7 +79,7 @@ class Serving(pulumi.ComponentResource):
             op_ns = namespace(f"{name}-knative-operator-namespace", KNATIVE_OPERATOR_NAMESPACE, "restricted", self)
             self.knative_operator = release(
                 f"{name}-knative-operator", versions.KNATIVE_OPERATOR, op_ns.metadata.name,
-                {"knative_operator": {"knative_operator": {"tolerations": placement["tolerations"]}}},
+                {"knative_operator": {k: knative_pod(cluster) for k in ("knative_operator", "operator_webhook")}},
                 self, cluster,
             )
             serving_ns = namespace(f"{name}-knative-serving-namespace", KNATIVE_SERVING_NAMESPACE, "restricted", self)

@@ -16,23 +16,29 @@ from pydantic import Field, field_validator
 from .base import (
     SYSTEM_POOL_NAME,
     ClusterComponent,
+    CpuPool,
+    CpuPoolSpec,
     GpuPool,
     GpuPoolSpec,
     ManagedClusterArgs,
     NodePoolSpec,
+    Taint,
     exec_kubeconfig,
 )
 
 DEFAULT_SYSTEM_POOL = NodePoolSpec(machine_type="Standard_D4s_v5")
-SYSTEM_TAINT = "CriticalAddonsOnly=true:NoSchedule"
-# AKS puts this taint on spot pools itself; declaring it keeps `pulumi up` from diffing.
-SPOT_TAINT = "kubernetes.azure.com/scalesetpriority=spot:NoSchedule"
+# AKS's guidance: the system pool runs only critical add-ons (ours tolerate this taint).
+SYSTEM_TAINT = Taint("CriticalAddonsOnly", "true")
 AUDIT_LOG_CATEGORIES = ("kube-audit-admin", "guard")
 # Built-in role "Azure Kubernetes Service RBAC Cluster Admin".
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 # Entra ID server application of AKS, the audience kubelogin asks tokens for.
 AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 AGENT_POOL_NAME = r"^[a-z][a-z0-9]{0,11}$"
+# Auto-upgrade channels that move the cluster to a new Kubernetes minor version.
+MINOR_UPGRADE_CHANNELS = ("stable", "rapid")
+# Characters Azure refuses in tag names.
+_AZURE_TAG_FORBIDDEN = set('<>%&\\?/')
 _UUID = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
 
 
@@ -54,13 +60,22 @@ class AksClusterArgs(ManagedClusterArgs):
     log_retention_days: int = Field(default=90, ge=30, le=730)
     """Log Analytics retention for audit logs. @default 90"""
 
-    @field_validator("gpu_pools")
+    @field_validator("gpu_pools", "cpu_pools")
     @classmethod
-    def _agent_pool_names(cls, pools: tuple[GpuPoolSpec, ...]) -> tuple[GpuPoolSpec, ...]:
-        bad = [p.name for p in pools if not re.match(AGENT_POOL_NAME, p.name)]
+    def _agent_pool_names(cls, pools: tuple[GpuPoolSpec | CpuPoolSpec, ...] | None):
+        bad = [p.name for p in pools or () if not re.match(AGENT_POOL_NAME, p.name)]
         if bad:
             raise ValueError(f"AKS agent pool names must be 1-12 lower-case letters and digits: {bad}")
         return pools
+
+    @field_validator("tags")
+    @classmethod
+    def _azure_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in tags if set(k) & _AZURE_TAG_FORBIDDEN or len(k) > 512 or len(tags[k]) > 256]
+        if bad:
+            raise ValueError(f"Azure tag names may not contain < > % & \\ ? / (and are at most 512 characters, "
+                             f"values 256): {bad}")
+        return tags
 
     @field_validator("admin_group_object_ids")
     @classmethod
@@ -91,6 +106,9 @@ class AksCluster(ClusterComponent):
     storage_class = "managed-csi"
     default_system_machine = DEFAULT_SYSTEM_POOL.machine_type
     autoscaler = None  # AKS's own cluster autoscaler scales the pools
+    system_taints = (SYSTEM_TAINT,)
+    # The system pool is for platform pods only: tenants' CPU work needs a pool of its own.
+    default_cpu_pools = (CpuPoolSpec(name="general", machine_type=DEFAULT_SYSTEM_POOL.machine_type, min=0, max=4),)
 
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, args, args.gpu_driver, opts)
@@ -113,6 +131,7 @@ class AksCluster(ClusterComponent):
         self._network(args)
         self._cluster(args, zones)
         self.gpu_agent_pools = {p.name: self._gpu_pool(p, zones) for p in pools}
+        self.cpu_agent_pools = {p.name: self._cpu_pool(p, zones) for p in self.cpu_pools}
         self.nodes_ready.append(self.aks_cluster)
         self._audit_logs(args)
         self.kubeconfig = self._kubeconfig()
@@ -216,7 +235,7 @@ class AksCluster(ClusterComponent):
                     min_count=system.min,
                     max_count=system.max,
                     availability_zones=zones,
-                    node_taints=[SYSTEM_TAINT],
+                    node_taints=[str(SYSTEM_TAINT)],
                     node_labels=self.system_node_labels,
                     vnet_subnet_id=self.subnet.id,
                     enable_node_public_ip=False,
@@ -227,8 +246,11 @@ class AksCluster(ClusterComponent):
                 o,
                 pulumi.ResourceOptions(
                     protect=args.protect,
-                    # AKS's autoscaler owns the system pool's node count.
-                    ignore_changes=["agentPoolProfiles[0].count"],
+                    # AKS's autoscaler owns the system pool's node count; with a channel that
+                    # upgrades minors (stable, rapid) AKS owns the version: a later `pulumi up`
+                    # must not try to go back to the configured one (AKS refuses downgrades).
+                    ignore_changes=["agentPoolProfiles[0].count",
+                                    *(["kubernetesVersion"] if args.upgrade_channel in MINOR_UPGRADE_CHANNELS else [])],
                 ),
             ),
         )
@@ -248,7 +270,8 @@ class AksCluster(ClusterComponent):
 
     def _gpu_pool(self, pool: GpuPool, zones: list[str]) -> azure.containerservice.AgentPool:
         spot = pool.capacity == "spot"
-        taints = [str(pool.taint)] + ([SPOT_TAINT] if spot else [])
+        # AKS puts the spot taint on spot pools itself; declaring it keeps `pulumi up` from diffing.
+        taints = [str(t) for t in pool.taints]
         # With the operator, its MIG manager partitions the GPUs; AKS's own only otherwise.
         mig = pool.sharing.profile if pool.sharing.mode == "mig" and self.gpu_driver == "cloud" else None
         return azure.containerservice.AgentPool(
@@ -283,6 +306,35 @@ class AksCluster(ClusterComponent):
             opts=pulumi.ResourceOptions.merge(
                 self._opts, pulumi.ResourceOptions(ignore_changes=["count"])
             ),
+        )
+
+    def _cpu_pool(self, pool: CpuPool, zones: list[str]) -> azure.containerservice.AgentPool:
+        spot = pool.capacity == "spot"
+        return azure.containerservice.AgentPool(
+            f"{self.name}-{pool.name}",
+            resource_group_name=self.resource_group_name,
+            resource_name_=self.aks_cluster.name,
+            agent_pool_name=pool.name,
+            mode="User",
+            vm_size=pool.machine_type,
+            os_type="Linux",
+            os_sku="Ubuntu",
+            os_disk_size_gb=pool.disk_size_gb,
+            type="VirtualMachineScaleSets",
+            enable_auto_scaling=True,
+            count=pool.min,
+            min_count=pool.min,
+            max_count=pool.max,
+            availability_zones=zones,
+            node_taints=[str(t) for t in pool.taints] or None,
+            node_labels=pool.labels,
+            vnet_subnet_id=self.subnet.id,
+            enable_node_public_ip=False,
+            scale_set_priority="Spot" if spot else "Regular",
+            scale_set_eviction_policy="Delete" if spot else None,
+            spot_max_price=-1 if spot else None,
+            tags=self.tags,
+            opts=pulumi.ResourceOptions.merge(self._opts, pulumi.ResourceOptions(ignore_changes=["count"])),
         )
 
     def _audit_logs(self, args: AksClusterArgs) -> None:

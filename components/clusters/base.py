@@ -50,7 +50,8 @@ class GpuSharing(Spec):
     """How pods share one pool's GPUs."""
 
     mode: Literal["none", "time-slicing", "mig"] = "none"
-    """none, time-slicing (several pods per GPU) or mig (hardware partitions). @default none"""
+    """none, time-slicing (several pods per GPU) or mig (hardware partitions). Nodes then advertise
+    one `nvidia.com/gpu` per slice or MIG instance, and quotas count those units. @default none"""
     replicas: int | None = Field(default=None, ge=2, le=48)
     """time-slicing: pods per GPU. @default none"""
     profile: str | None = Field(default=None, pattern=r"^all-[1-7]g\.[0-9]+gb$")
@@ -94,6 +95,19 @@ class GpuPoolSpec(NodePoolSpec):
     """Root volume size in GiB; container images for ML are large. @default 200"""
 
 
+class CpuPoolSpec(NodePoolSpec):
+    """A general-purpose (CPU) node pool for tenant workloads, untainted and autoscaled."""
+
+    name: DnsLabel
+    """Pool name, unique within the cluster; becomes the `ai-platform.io/pool` node label."""
+    min: int = Field(default=0, ge=0, le=1000)
+    """Fewest nodes; 0 lets the pool scale to zero. @default 0"""
+    max: int = Field(default=4, ge=1, le=1000)
+    """Most nodes. @default 4"""
+    capacity: Capacity = "on-demand"
+    """`on-demand` or `spot`. @default on-demand"""
+
+
 @dataclass(frozen=True)
 class Taint:
     key: str
@@ -120,6 +134,47 @@ class GpuPool:
     sharing: GpuSharing = GpuSharing()
     accelerator: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    extra_taints: tuple[Taint, ...] = ()
+    """Taints the cloud adds itself (AKS spot pools); pods for this pool must tolerate them too."""
+
+    @property
+    def taints(self) -> tuple[Taint, ...]:
+        return (self.taint, *self.extra_taints)
+
+    @property
+    def devices_per_gpu(self) -> int:
+        """`nvidia.com/gpu` units one physical GPU advertises: time-slicing replicas, MIG
+        instances of the pool's profile, else 1. Tenant GPU quotas are in these units."""
+        if self.sharing.mode == "time-slicing":
+            return self.sharing.replicas or 1
+        if self.sharing.mode == "mig":
+            profile = (self.sharing.profile or "").removeprefix("all-")
+            return catalog.MIG_PROFILES.get(self.gpu_model, {}).get(profile, 1)
+        return 1
+
+    @property
+    def devices(self) -> int:
+        """`nvidia.com/gpu` units one node advertises."""
+        return self.gpus * self.devices_per_gpu
+
+    @property
+    def capacity_devices(self) -> int:
+        """`nvidia.com/gpu` units of the pool at its maximum size."""
+        return self.max * self.devices
+
+
+@dataclass(frozen=True)
+class CpuPool:
+    """A CPU pool as the cloud creates it."""
+
+    name: str
+    machine_type: str
+    min: int
+    max: int
+    capacity: str
+    disk_size_gb: int
+    labels: dict[str, str]
+    taints: tuple[Taint, ...] = ()
 
 
 class GpuPoolError(ValueError):
@@ -134,6 +189,12 @@ class GpuPoolError(ValueError):
 GPU_TAINT_VALUES = {"aws": "true", "gcp": "present", "azure": "present", "existing": "present"}
 # Sharing the cloud provides itself when its own device plugin runs (gpu_driver "cloud").
 NATIVE_SHARING = {"gcp": {"time-slicing", "mig"}, "azure": {"mig"}}
+# The cluster autoscaler's GPU label on AWS: with it, a booting GPU node whose device plugin
+# has not yet advertised its GPUs counts as "not ready yet", not as an empty node to scale
+# past (cluster-autoscaler cloudprovider/aws, GPULabel).
+AWS_ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+# Taints clouds put on nodes themselves; pods for such pools must tolerate them.
+AZURE_SPOT_TAINT = Taint("kubernetes.azure.com/scalesetpriority", "spot")
 # Node labels the GPU Operator reads to pick a pool's device-plugin config and MIG layout.
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
@@ -193,7 +254,14 @@ def resolve_gpu_pool(cloud: str, spec: GpuPoolSpec, gpu_driver: str = "cloud") -
         )
     if mode == "mig" and model not in catalog.MIG_CAPABLE:
         raise GpuPoolError("sharing", f"pool {spec.name!r}: {model} GPUs do not support MIG")
+    if mode == "mig":
+        profiles = catalog.MIG_PROFILES[model]
+        if (spec.sharing.profile or "").removeprefix("all-") not in profiles:
+            raise GpuPoolError("sharing", f"pool {spec.name!r}: {model} GPUs have no MIG profile "
+                               f"{spec.sharing.profile!r}; use one of {', '.join('all-' + p for p in profiles)}")
     labels = {LABEL_POOL: spec.name, LABEL_GPU_MODEL: model, LABEL_CAPACITY: spec.capacity}
+    if cloud == "aws":
+        labels[AWS_ACCELERATOR_LABEL] = f"nvidia-{model}"
     if operator and mode == "time-slicing":
         labels[DEVICE_PLUGIN_CONFIG_LABEL] = spec.name
     if operator and mode == "mig":
@@ -211,6 +279,15 @@ def resolve_gpu_pool(cloud: str, spec: GpuPoolSpec, gpu_driver: str = "cloud") -
         sharing=spec.sharing,
         accelerator=accelerator,
         labels=labels,
+        extra_taints=(AZURE_SPOT_TAINT,) if cloud == "azure" and spec.capacity == "spot" else (),
+    )
+
+
+def resolve_cpu_pool(cloud: str, spec: CpuPoolSpec) -> CpuPool:
+    return CpuPool(
+        name=spec.name, machine_type=spec.machine_type, min=spec.min, max=spec.max, capacity=spec.capacity,
+        disk_size_gb=spec.disk_size_gb, labels={LABEL_POOL: spec.name, LABEL_CAPACITY: spec.capacity},
+        taints=(AZURE_SPOT_TAINT,) if cloud == "azure" and spec.capacity == "spot" else (),
     )
 
 
@@ -285,6 +362,10 @@ class ClusterSpec(Spec):
     """Nodes for platform add-ons. @default 2 to 4 of m6i.large (aws), e2-standard-4 (gcp), Standard_D4s_v5 (azure)"""
     gpu_pools: tuple[GpuPoolSpec, ...] = ()
     """GPU node pools. @default none"""
+    cpu_pools: tuple[CpuPoolSpec, ...] | None = None
+    """General-purpose pools for tenants' CPU work. @default azure: one `general` pool (system type, 0 to 4
+    nodes), because the AKS system pool is tainted for platform pods only; aws, gcp: none (CPU work shares the
+    system pool)"""
     tags: dict[str, str] = {}
     """Extra cloud tags/labels on every resource. @default {}"""
 
@@ -349,6 +430,12 @@ class Cluster(Protocol):
     """Service annotations that make a LoadBalancer internal on this cloud."""
     storage_class: str | None
     """StorageClass for platform volumes (None: the cluster default)."""
+    system_taints: tuple[Taint, ...]
+    """Taints of the system pool: platform pods tolerate exactly these (AKS: CriticalAddonsOnly)."""
+    cpu_pools: tuple[CpuPool, ...]
+    """General-purpose pools for tenant CPU work (untainted, or only the cloud's spot taint)."""
+    critical_pods_need_quota: bool
+    """Pods at node/cluster-critical priority need a PriorityClass-scoped ResourceQuota in their namespace."""
     istio_platform: str | None
     """Istio's `global.platform` for its CNI plugin ("gke" puts CNI binaries where GKE wants them)."""
 
@@ -367,14 +454,25 @@ class ClusterComponent(pulumi.ComponentResource):
     autoscaler: AutoscalerBinding | None = None
     default_system_machine: str | None = None
     """Machine type of the system pool when config gives none."""
+    system_taints: tuple[Taint, ...] = ()
+    critical_pods_need_quota: bool = False
+    """GKE admits `system-node-critical`/`system-cluster-critical` pods outside kube-system only
+    where a ResourceQuota scoped to those PriorityClasses exists."""
+    default_cpu_pools: tuple[CpuPoolSpec, ...] = ()
+    """CPU pools when config gives none."""
 
     def __init__(self, name: str, args: ClusterSpec, gpu_driver: str, opts: pulumi.ResourceOptions | None):
         pools = resolve_gpu_pools(self.cloud, args.gpu_pools, gpu_driver)
+        cpu_specs = self.default_cpu_pools if args.cpu_pools is None else args.cpu_pools
+        names = [p.name for p in (*args.gpu_pools, *cpu_specs)]
+        if len(set(names)) != len(names) or SYSTEM_POOL_NAME in names:
+            raise ValueError(f"pool names must be unique and not {SYSTEM_POOL_NAME!r}: {names}")
         super().__init__(self.type_token, name, None, opts)
         self.name = name
         self.args = args
         self.kubernetes_version = args.kubernetes_version
         self.gpu_pools: tuple[GpuPool, ...] = pools
+        self.cpu_pools: tuple[CpuPool, ...] = tuple(resolve_cpu_pool(self.cloud, p) for p in cpu_specs)
         self.gpu_driver = gpu_driver
         self.system_node_labels: dict[str, str] = {LABEL_POOL: SYSTEM_POOL_NAME}
         self.nodes_ready: list[pulumi.Resource] = []

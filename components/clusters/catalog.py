@@ -85,8 +85,21 @@ AZURE: dict[str, GpuMachine] = {
 
 CATALOGS: dict[str, dict[str, GpuMachine]] = {"aws": AWS, "gcp": GCP, "azure": AZURE}
 
+# MIG profiles each GPU offers (NVIDIA MIG User Guide, "Supported MIG Profiles"), as
+# `<slices>g.<memory>gb` -> instances of that profile one GPU holds.
+_H100_80GB = {"1g.10gb": 7, "1g.20gb": 4, "2g.20gb": 3, "3g.40gb": 2, "4g.40gb": 1, "7g.80gb": 1}
+MIG_PROFILES: dict[str, dict[str, int]] = {
+    "a30": {"1g.6gb": 4, "2g.12gb": 2, "4g.24gb": 1},
+    "a100": {"1g.5gb": 7, "1g.10gb": 4, "2g.10gb": 3, "3g.20gb": 2, "4g.20gb": 1, "7g.40gb": 1},
+    "a100-80gb": _H100_80GB,
+    "h100": _H100_80GB,
+    "h100-mega": _H100_80GB,
+    "h100-nvl": {"1g.12gb": 7, "1g.24gb": 4, "2g.24gb": 3, "3g.47gb": 2, "4g.47gb": 1, "7g.94gb": 1},
+    "h200": {"1g.18gb": 7, "1g.35gb": 4, "2g.35gb": 3, "3g.71gb": 2, "4g.71gb": 1, "7g.141gb": 1},
+    "b200": {"1g.23gb": 7, "1g.45gb": 4, "2g.45gb": 3, "3g.90gb": 2, "4g.90gb": 1, "7g.180gb": 1},
+}
 # GPUs that can be split into MIG instances.
-MIG_CAPABLE = frozenset({"a30", "a100", "a100-80gb", "h100", "h100-mega", "h100-nvl", "h200", "b200"})
+MIG_CAPABLE = frozenset(MIG_PROFILES)
 
 
 def lookup(cloud: str, machine_type: str | None) -> GpuMachine | None:

@@ -129,7 +129,16 @@ class EksCluster(ClusterComponent):
             )
             self.gpu_node_groups[pool.name] = group
             self._scale_from_zero_tags(pool, group)
-        self.nodes_ready.append(self.system_node_group)
+        self.cpu_node_groups: dict[str, aws.eks.NodeGroup] = {
+            pool.name: self._node_group(
+                pool.name, instance_type=pool.machine_type, ami_type=SYSTEM_AMI_TYPE, capacity=pool.capacity,
+                min_size=pool.min, max_size=pool.max, disk_size_gb=pool.disk_size_gb, labels=pool.labels,
+                taints=pool.taints,
+            )
+            for pool in self.cpu_pools
+        }
+        self._network_policy()
+        self.nodes_ready += [self.system_node_group, self.vpc_cni_addon]
 
         self._autoscaler_role(args)
         self.kubeconfig = self._kubeconfig(args)
@@ -449,7 +458,8 @@ class EksCluster(ClusterComponent):
             "owned": (f"{prefix}/{self.args.cluster_name}", "owned"),
             "label-capacity-type": (f"{template}/label/eks.amazonaws.com/capacityType", capacity_type),
             "taint-gpu": (f"{template}/taint/{pool.taint.key}", f"{pool.taint.value}:{pool.taint.effect}"),
-            "resources-gpu": (f"{template}/resources/{GPU_RESOURCE}", str(pool.gpus)),
+            # What the node advertises once its device plugin runs: slices with sharing.
+            "resources-gpu": (f"{template}/resources/{GPU_RESOURCE}", str(pool.devices)),
         }
         for key, value in pool.labels.items():
             tags[f"label-{_slug(key.split('/')[-1])}"] = (f"{template}/label/{key}", value)
@@ -461,6 +471,21 @@ class EksCluster(ClusterComponent):
                 tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
                 opts=self._opts,
             )
+
+    def _network_policy(self) -> None:
+        """The VPC CNI enforces NetworkPolicy only with `enableNetworkPolicy` (its network
+        policy agent, eBPF): without it the tenants' default-deny is stored and ignored.
+        EKS user guide, "Restrict pod network traffic with Kubernetes network policies"."""
+        self.vpc_cni_addon = aws.eks.Addon(
+            f"{self.name}-vpc-cni",
+            cluster_name=self.eks_cluster.name,
+            addon_name="vpc-cni",
+            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+            # Adopt the self-managed CNI that every new cluster starts with.
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=self._opts,
+        )
 
     # -- autoscaler and access ----------------------------------------------------------
 

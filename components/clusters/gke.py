@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Literal
 
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import (
     SYSTEM_POOL_NAME,
@@ -28,6 +29,15 @@ NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregist
 _EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 
 
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+
+
+def gcp_label_key(tag: str) -> str:
+    """How a tag key becomes a GCP label key (`ai-platform:environment` -> `ai-platform-environment`)."""
+    return tag.replace(":", "-").lower()
+
+
 class GkeClusterArgs(ManagedClusterArgs):
     """Inputs of `GkeCluster` (plus the shared `ManagedClusterArgs`)."""
 
@@ -39,6 +49,18 @@ class GkeClusterArgs(ManagedClusterArgs):
     """GKE release channel. @default REGULAR"""
     autoscaling_profile: Literal["BALANCED", "OPTIMIZE_UTILIZATION"] = "OPTIMIZE_UTILIZATION"
     """Cluster autoscaler profile. @default OPTIMIZE_UTILIZATION"""
+
+    @field_validator("tags")
+    @classmethod
+    def _gcp_labels(cls, tags: dict[str, str]) -> dict[str, str]:
+        """GCP labels: lowercase letters, digits, `_` and `-`, at most 63 characters; we do not
+        rewrite values silently (an owner's e-mail would become someone else's)."""
+        bad = [f"{k}={v!r}" for k, v in tags.items()
+               if not _LABEL_KEY.match(gcp_label_key(k)) or not _LABEL_VALUE.match(v.lower())]
+        if bad:
+            raise ValueError("GCP labels allow only lowercase letters, digits, '_' and '-' (at most 63 characters, "
+                             f"keys starting with a letter): {', '.join(bad)}")
+        return tags
 
 
 def subnet_ranges(cidr: str) -> tuple[str, str, str]:
@@ -71,6 +93,9 @@ class GkeCluster(ClusterComponent):
     istio_platform = "gke"
     default_system_machine = DEFAULT_SYSTEM_POOL.machine_type
     autoscaler = None  # GKE's own cluster autoscaler scales the pools
+    # GKE limits critical priorities to kube-system unless a quota allows them (NVIDIA's GKE
+    # install guide creates `gpu-operator-quota` for this).
+    critical_pods_need_quota = True
 
     def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, args, args.gpu_driver, opts)
@@ -80,7 +105,7 @@ class GkeCluster(ClusterComponent):
             project=args.project,
             region=args.region,
             default_labels={"ai-platform-cluster": args.cluster_name, "managed-by": "pulumi",
-                            **{k.replace(":", "-").lower(): v.lower() for k, v in args.tags.items()}},
+                            **{gcp_label_key(k): v.lower() for k, v in args.tags.items()}},
             opts=pulumi.ResourceOptions(parent=self),
         )
         self._opts = pulumi.ResourceOptions(parent=self, provider=self.gcp_provider)
@@ -91,6 +116,7 @@ class GkeCluster(ClusterComponent):
             SYSTEM_POOL_NAME, args.system_pool or DEFAULT_SYSTEM_POOL, labels=self.system_node_labels
         )
         self.gpu_node_pools = {p.name: self._node_pool(p.name, p, labels=p.labels, gpu=p) for p in pools}
+        self.cpu_node_pools = {p.name: self._node_pool(p.name, p, labels=p.labels) for p in self.cpu_pools}
         self.nodes_ready.append(self.system_node_pool)
         self.kubeconfig = self._kubeconfig()
         self.k8s_provider = k8s.Provider(
@@ -284,7 +310,7 @@ class GkeCluster(ClusterComponent):
             autoscaling=gcp.container.NodePoolAutoscalingArgs(
                 total_min_node_count=spec.min,
                 total_max_node_count=spec.max,
-                location_policy="ANY" if gpu is not None else "BALANCED",
+                location_policy="BALANCED" if pool_name == SYSTEM_POOL_NAME else "ANY",
             ),
             management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
             node_config=gcp.container.NodePoolNodeConfigArgs(
@@ -292,7 +318,7 @@ class GkeCluster(ClusterComponent):
                 disk_size_gb=spec.disk_size_gb,
                 disk_type="pd-balanced",
                 image_type="COS_CONTAINERD",
-                spot=gpu is not None and gpu.capacity == "spot",
+                spot=getattr(spec, "capacity", "on-demand") == "spot",
                 service_account=self.node_service_account.email,
                 oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
                 labels=labels,
