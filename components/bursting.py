@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .addons.common import KubernetesObject
-from .addons.kueue import API_VERSION, CPU_FLAVOR, TenantQuota
+from .addons.kueue import API_VERSION, CPU_FLAVOR, FRAMEWORKS, TenantQuota
 from .clusters.base import GPU_RESOURCE, Cluster
 
 NAMESPACE = "kueue-system"
@@ -29,15 +29,54 @@ CONTROLLER_NAME = "kueue.x-k8s.io/multikueue"
 DISPATCHER = "kueue.x-k8s.io/multikueue-dispatcher-incremental"
 BURST_COHORT = "ai-platform-multikueue"
 GPU_FLAVOR = "multikueue-gpu"
-# Kueue's own worker role for MultiKueue (site/static/examples/multikueue/create-multikueue-kubeconfig.sh).
-WORKER_RULES = [
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete", "get", "list", "watch"]},
-    {"apiGroups": ["batch"], "resources": ["jobs/status"], "verbs": ["get"]},
-    {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": ["create", "delete", "get", "list", "watch"]},
-    {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets/status"], "verbs": ["get"]},
-    {"apiGroups": ["kueue.x-k8s.io"], "resources": ["workloads"], "verbs": ["create", "delete", "get", "list", "watch"]},
+JOB_VERBS = ["create", "delete", "get", "list", "watch"]
+
+
+def _job_kind(group: str, resource: str, *extra: str) -> list[dict]:
+    return [{"apiGroups": [group], "resources": [resource], "verbs": [*JOB_VERBS, *extra]},
+            {"apiGroups": [group], "resources": [f"{resource}/status"], "verbs": ["get"]}]
+
+
+# What MultiKueue does on a worker, from Kueue v0.19.2's own worker role
+# (site/static/examples/multikueue/create-multikueue-kubeconfig.sh): Workloads always, and
+# per job integration the kind it mirrors there.
+KUEUE_WORKER_RULES = [
+    {"apiGroups": ["kueue.x-k8s.io"], "resources": ["workloads"], "verbs": [*JOB_VERBS, "update", "patch"]},
+    {"apiGroups": ["kueue.x-k8s.io"], "resources": ["clusterqueues", "localqueues"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["kueue.x-k8s.io"], "resources": ["workloads/status"], "verbs": ["get", "patch", "update"]},
 ]
+INTEGRATION_RULES: dict[str, list[dict]] = {
+    "batch/job": _job_kind("batch", "jobs"),
+    "pod": [{"apiGroups": [""], "resources": ["pods"], "verbs": list(JOB_VERBS)}],
+    "statefulset": _job_kind("apps", "statefulsets"),
+    "leaderworkerset.x-k8s.io/leaderworkerset": _job_kind("leaderworkerset.x-k8s.io", "leaderworkersets"),
+    "jobset.x-k8s.io/jobset": _job_kind("jobset.x-k8s.io", "jobsets"),
+    "kubeflow.org/tfjob": _job_kind("kubeflow.org", "tfjobs"),
+    "kubeflow.org/paddlejob": _job_kind("kubeflow.org", "paddlejobs"),
+    "kubeflow.org/pytorchjob": _job_kind("kubeflow.org", "pytorchjobs"),
+    "kubeflow.org/xgboostjob": _job_kind("kubeflow.org", "xgboostjobs"),
+    "kubeflow.org/mpijob": _job_kind("kubeflow.org", "mpijobs"),
+    "ray.io/rayjob": _job_kind("ray.io", "rayjobs"),
+    "ray.io/raycluster": _job_kind("ray.io", "rayclusters", "update", "patch"),
+    "ray.io/rayservice": _job_kind("ray.io", "rayservices"),
+    "workload.codeflare.dev/appwrapper": _job_kind("workload.codeflare.dev", "appwrappers"),
+    # Kueue has a MultiKueue adapter for TrainJob (pkg/controller/jobs/trainjob) that the
+    # script does not list yet: the same verbs as every other job kind.
+    "trainer.kubeflow.org/trainjob": _job_kind("trainer.kubeflow.org", "trainjobs"),
+    # No MultiKueue adapter: Deployments are never dispatched, so no access.
+    "deployment": [],
+}
+
+
+def worker_rules(frameworks: tuple[str, ...]) -> list[dict]:
+    """The worker role for the job integrations Kueue runs with (nothing for kinds it never dispatches)."""
+    unknown = [f for f in frameworks if f not in INTEGRATION_RULES]
+    if unknown:
+        raise ValueError(f"no MultiKueue worker rules for integrations {unknown}")
+    return [*KUEUE_WORKER_RULES, *(rule for f in frameworks for rule in INTEGRATION_RULES[f])]
+
+
+WORKER_RULES = worker_rules(FRAMEWORKS)
 _QUANTITY = re.compile(r"^([0-9.]+)(.*)$")
 
 
@@ -63,7 +102,8 @@ def token_kubeconfig(name: str, server: str, ca_data: str, token: str) -> str:
 
 
 class WorkerAccess(pulumi.ComponentResource):
-    """On a worker: the MultiKueue ServiceAccount, its minimal ClusterRole and a long-lived
+    """On a worker: the MultiKueue ServiceAccount, its ClusterRole (Kueue's own worker role
+    for the integrations we enable) and a long-lived
     token. `kubeconfig` is the secret token kubeconfig the manager uses."""
 
     def __init__(self, name: str, worker: Cluster, depends_on: list[pulumi.Resource],

@@ -76,7 +76,12 @@ class TenantPlatform:
     mesh_namespace: str | None = None
     """Where istiod runs; sidecars must reach it."""
     allowed_source_namespaces: tuple[str, ...] = ()
-    """Platform namespaces that may call into the tenant (gateway, Knative activator, Prometheus)."""
+    """Platform namespaces whose pods may open connections into the tenant (NetworkPolicy): gateway,
+    Knative activator and autoscaler, Prometheus."""
+    mesh_source_namespaces: tuple[str, ...] = ()
+    """Of those, the ones whose callers carry a mesh identity (sidecar), so the AuthorizationPolicy can
+    name them. Prometheus has none: it scrapes the sidecar's merged metrics port, which mTLS and the
+    AuthorizationPolicy do not cover."""
     local_queues: tuple[tuple[str, str], ...] = ()
     """Kueue is on: (LocalQueue name, ClusterQueue name suffix) pairs; ("default", "") feeds the
     tenant's own ClusterQueue, ("burst", "-burst") the one that dispatches to a burst cluster."""
@@ -167,7 +172,7 @@ class Tenant(pulumi.ComponentResource):
                 "spec": {
                     "action": "ALLOW",
                     "rules": [
-                        {"from": [{"source": {"namespaces": [ns, *platform.allowed_source_namespaces]}}]},
+                        {"from": [{"source": {"namespaces": [ns, *platform.mesh_source_namespaces]}}]},
                         {"from": [{"source": {"principals": [platform.mesh_gateway_principal]}}]},
                     ],
                 },

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
+import yaml
 from pydantic import BaseModel, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -32,10 +33,13 @@ from components.clusters.base import (
     resolve_gpu_pool,
 )
 from components.clusters.eks import AccessEntrySpec
+from components.clusters.gke import MANAGER_MIN_PREFIX as GKE_MANAGER_MIN_PREFIX
 from components.spec import DnsLabel, Quantity, Spec
 from components.tenancy import TenantSpec
 
 NAMESPACE = "ai-platform"
+# What the offline plan puts where a `secure:` value is (it has no key to decrypt it).
+SECRET_PLACEHOLDER = "[secret]"
 Cloud = Literal["aws", "gcp", "azure", "existing"]
 MANAGED = ("aws", "gcp", "azure")
 # Keys that only mean something on some clouds (config key -> clouds).
@@ -260,11 +264,27 @@ class StackConfigError(pulumi.RunError):
 # -- loading -----------------------------------------------------------------------------
 
 
-def raw_from_pulumi_config() -> dict[str, Any]:
-    """Every `ai-platform:*` key the engine passed in, structured values decoded."""
+def config_keys() -> set[str]:
+    """Every `namespace:key` the engine passed in."""
     from pulumi.runtime import config as runtime_config
 
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def misspelt_namespaces(keys: typing.Iterable[str]) -> list[tuple[str, str]]:
+    """Keys in a namespace that is almost ours (`ai-platfrom:tenants`): Pulumi would pass them
+    on and the program would never read them, so the setting would silently not apply."""
+    problems = []
+    for full in sorted(keys):
+        ns, _, key = full.partition(":")
+        if ns != NAMESPACE and key and difflib.SequenceMatcher(None, ns, NAMESPACE).ratio() >= 0.75:
+            problems.append((full, f"unknown config namespace {ns!r}; did you mean '{NAMESPACE}:{key}'?"))
+    return problems
+
+
+def raw_from_pulumi_config() -> dict[str, Any]:
+    """Every `ai-platform:*` key the engine passed in, structured values decoded."""
+    keys = config_keys()
     cfg = pulumi.Config(NAMESPACE)
     raw: dict[str, Any] = {}
     for full in sorted(keys):
@@ -286,15 +306,22 @@ def load() -> StackConfig:
     from pulumi.runtime.config import is_config_secret
 
     raw = raw_from_pulumi_config()
-    plain = {k for k in SECRET_KEYS if k in raw and not is_config_secret(f"{NAMESPACE}:{k}")}
-    return parse(raw, project=pulumi.get_project(), stack=pulumi.get_stack(), plain_secrets=plain)
+    secret = {k for k in raw if is_config_secret(f"{NAMESPACE}:{k}")}
+    return parse(raw, project=pulumi.get_project(), stack=pulumi.get_stack(), secret_keys=secret,
+                 foreign_keys=config_keys())
 
 
 def parse(
-    raw: Mapping[str, Any], project: str = "ai-platform", stack: str = "dev", plain_secrets: set[str] = frozenset()
+    raw: Mapping[str, Any], project: str = "ai-platform", stack: str = "dev", plain_secrets: set[str] | None = None,
+    secret_keys: set[str] | None = None, foreign_keys: typing.Iterable[str] = (),
 ) -> StackConfig:
-    """Validate raw config; `plain_secrets` are secret keys that were stored in clear text."""
-    problems = [(_path((key,)), _unknown_message(key, KEYS)) for key in raw if key not in KEYS]
+    """Validate raw config. `secret_keys`: keys stored encrypted (None: all of them, for
+    callers that validate values only); `plain_secrets` (older form): secret keys that were
+    stored in clear text. `foreign_keys`: every `namespace:key` of the stack file."""
+    if plain_secrets is None:
+        plain_secrets = set() if secret_keys is None else {k for k in SECRET_KEYS if k in raw and k not in secret_keys}
+    problems = misspelt_namespaces(foreign_keys)
+    problems += [(_path((key,)), _unknown_message(key, KEYS)) for key in raw if key not in KEYS]
     problems += [
         (_path((key,)), f"must be stored encrypted: pulumi config set --secret {key} ...") for key in sorted(plain_secrets)
     ]
@@ -312,6 +339,7 @@ def parse(
         config = None
     problems += _cross_checks(known)
     problems += _pool_checks(known)
+    problems += _kubeconfig_checks(known, secret_keys)
     if config is not None and not problems:
         for i, cluster in enumerate(config.clusters):
             try:
@@ -513,9 +541,24 @@ def _bursting_checks(raw: Mapping[str, Any], clusters: list[tuple[int, dict]], e
         if c.get("cloud") and c.get("cloud") == primary.get("cloud"):
             problems.append((_path(("clusters", i, "cloud")),
                              f"a burst cluster must be on another provider than the primary ({c['cloud']})"))
+        endpoint = c.get("endpoint") if isinstance(c.get("endpoint"), dict) else {}
+        if c.get("cloud") in MANAGED and endpoint.get("public") is not True:
+            problems.append((_path(("clusters", i, "endpoint", "public")),
+                             "must be true on a burst cluster: the MultiKueue manager on another provider reaches its "
+                             "API server over the internet (its NAT addresses are added to authorizedNetworks)"))
     if not enabled("kueue"):
         problems.append((_path(("bursting", "enabled")), "needs addons.kueue (MultiKueue dispatches the work)"))
     manager = raw["bursting"].get("manager", "dedicated")
+    if manager == "dedicated" and primary.get("cloud") == "gcp":
+        # The manager gets its own subnet and ranges inside the primary's VPC.
+        cidr = (primary.get("network") or {}).get("cidr", "10.0.0.0/16") if isinstance(primary.get("network"), dict) \
+            else "10.0.0.0/16"
+        prefix = str(cidr).rpartition("/")[2]
+        if prefix.isdigit() and int(prefix) > GKE_MANAGER_MIN_PREFIX:
+            index = next(i for i, c in clusters if c is primary)
+            problems.append((_path(("clusters", index, "network", "cidr")),
+                             f"a dedicated MultiKueue manager shares this VPC and needs /{GKE_MANAGER_MIN_PREFIX} or "
+                             f"larger (got {cidr})"))
     if manager == "dedicated":
         if primary.get("cloud") == "existing":
             problems.append((_path(("bursting", "manager")),
@@ -542,6 +585,47 @@ def _capacity_checks(config: StackConfig) -> list[tuple[str, str]]:
         elif guaranteed > capacity:
             problems.append((_path(("tenants",)), f"tenants are guaranteed {guaranteed} GPUs in total, but cluster "
                              f"{cluster.name!r} has at most {capacity} (gpuPools max x GPUs per node x slices)"))
+    return problems
+
+
+_CREDENTIAL_KEYS = ("token", "client-key-data", "client-key", "password")
+
+
+def _kubeconfig_checks(raw: Mapping[str, Any], secret_keys: set[str] | None) -> list[tuple[str, str]]:
+    """An existing cluster's kubeconfig: its `context` must be in it, and credentials in an
+    inline kubeconfig must be stored encrypted (as the Pulumi CLI's `--secret` does)."""
+    problems = []
+    for i, cluster in _items(raw.get("clusters")):
+        if cluster.get("cloud") != "existing":
+            continue
+        inline = cluster.get("kubeconfig")
+        text = inline if isinstance(inline, str) else None
+        if text is None and isinstance(cluster.get("kubeconfigPath"), str):
+            try:
+                text = Path(cluster["kubeconfigPath"]).read_text()
+            except OSError:
+                continue  # reported when the args are built
+        try:
+            doc = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            doc = None
+        if text and text != SECRET_PLACEHOLDER and not isinstance(doc, dict):
+            problems.append((_path(("clusters", i, "kubeconfig" if inline else "kubeconfigPath")),
+                             "is not a kubeconfig (YAML with clusters, contexts and users)"))
+            continue
+        if not isinstance(doc, dict):
+            continue
+        contexts = [c.get("name") for c in doc.get("contexts") or [] if isinstance(c, dict)]
+        wanted = cluster.get("context") or doc.get("current-context")
+        if isinstance(wanted, str) and wanted not in contexts:
+            key = "context" if cluster.get("context") else ("kubeconfig" if inline else "kubeconfigPath")
+            problems.append((_path(("clusters", i, key)), f"context {wanted!r} is not in the kubeconfig "
+                             f"(it has: {', '.join(map(str, contexts)) or 'none'})"))
+        users = [u.get("user") or {} for u in doc.get("users") or [] if isinstance(u, dict)]
+        holds = any(isinstance(u, dict) and any(u.get(k) for k in _CREDENTIAL_KEYS) for u in users)
+        if inline and holds and secret_keys is not None and "clusters" not in secret_keys:
+            problems.append((_path(("clusters", i, "kubeconfig")), "holds credentials and must be stored encrypted: "
+                             f"pulumi config set --secret --path 'clusters[{i}].kubeconfig' < kubeconfig"))
     return problems
 
 

@@ -91,6 +91,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 certificateAuthority={"data": _FAKE_CA},
                 identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{oidc_id}"}]}],
                 platformVersion="eks.1",
+                # EKS creates the cluster security group and reports it in vpcConfig.
+                vpcConfig={**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_h('csg', cname, n=17)}",
+                           "vpcId": "vpc-mock"},
                 status="ACTIVE",
                 clusterId=_h("cluster", cname, n=36),
             )
@@ -162,6 +165,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             kind = t.split("/")[1].split(":")[0]
             rid = f"projects/{project}/regions/{region}/{kind}s/{name}"
             out.update(selfLink=f"https://www.googleapis.com/compute/v1/{rid}", name=inputs.get("name", name))
+            if kind == "address":
+                out.update(address=f"34.{int(_h(name, n=2), 16) % 250 + 1}.{int(_h(name, 'b', n=2), 16) % 250}.7")
         out["id"] = rid
         return rid, out
 
@@ -183,6 +188,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 privateFQDN=f"{rname}-{_h(rname, n=8)}.privatelink.{loc}.azmk8s.io",
                 oidcIssuerProfile={"enabled": True, "issuerURL": f"https://{loc}.oic.prod-aks.azure.com/{AZURE_TENANT}/{_h(rname)}/"},
                 provisioningState="Succeeded",
+                # AKS creates the load balancer's outbound address in the node resource group.
+                networkProfile={**(inputs.get("networkProfile") or {}), "loadBalancerProfile": {
+                    "effectiveOutboundIPs": [{"id": f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/MC_{group}_"
+                                                     f"{rname}_{loc}/providers/Microsoft.Network/publicIPAddresses/"
+                                                     f"{_h('egress', rname, n=36)}"}]}},
             )
         elif t == "azure-native:containerservice:AgentPool":
             rname = inputs.get("agentPoolName", name)
@@ -228,4 +238,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "contexts: []\nusers: []\n"
             )
             return {"kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]}
+        if tok == "azure-native:network:getPublicIPAddress":
+            ip_name = args.args.get("publicIpAddressName", "ip")
+            return {"name": ip_name, "ipAddress": f"20.{int(_h(ip_name, n=2), 16) % 250 + 1}.30.4",
+                    "publicIPAllocationMethod": "Static"}
         return {}

@@ -32,6 +32,7 @@ from pulumi_policy import (
 from components.addons import versions
 from policies.rules import ALL_POLICIES
 
+from . import config as stack_config
 from . import render as rendering
 from . import validate
 from .config import StackConfigError
@@ -41,7 +42,7 @@ from .platform import SOURCE_ENV
 REPO = validate.REPO
 PROGRAM = REPO / "__main__.py"
 PROJECT = "ai-platform"
-SECRET_PLACEHOLDER = "[secret]"
+SECRET_PLACEHOLDER = stack_config.SECRET_PLACEHOLDER
 NOTE = "Offline check under Pulumi's mock runtime with simulated cloud responses; nothing was deployed."
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2

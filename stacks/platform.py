@@ -62,10 +62,13 @@ def load_config() -> StackConfig:
         raise stack_config.StackConfigError(exc, config_source()) from None
 
 
-def _cluster(cfg: StackConfig, cluster: ClusterConfig) -> Cluster:
+def _cluster(cfg: StackConfig, cluster: ClusterConfig, **links) -> Cluster:
+    """The cluster's component; `links` (network_from, hosts_manager, authorized_egress) wire
+    a MultiKueue manager to its workers and only apply to managed clusters."""
     component, _ = CLUSTER_TYPES[cluster.cloud]
     args = stack_config.cluster_args(cfg, cluster, pulumi.get_project(), pulumi.get_stack())
-    return component(cluster.name, args)
+    links = {k: v for k, v in links.items() if v} if cluster.cloud != "existing" else {}
+    return component(cluster.name, args, **links)
 
 
 ALL_ADDONS = frozenset({"autoscaler", "observability", "gpuOperator", "certManager", "mesh", "kueue", "serving"})
@@ -101,7 +104,7 @@ def build_cluster(
             retention=addons.observability.retention,
             storage_size=addons.observability.storage_size,
             grafana_admin_password=pulumi.Output.secret(grafana) if grafana else None,
-            replicas=cfg.replicas, protect=protect, opts=opts,
+            replicas=cfg.replicas, protect=protect, mesh=addons.mesh.enabled, opts=opts,
         )
         on.addons["observability"] = observability
     if addons.gpu_operator.enabled:
@@ -126,10 +129,13 @@ def build_cluster(
     sources = tuple(n for n, on_ in (
         (MESH_NAMESPACE, mesh is not None), (KNATIVE_SERVING_NAMESPACE, knative),
         (MONITORING_NAMESPACE, observability is not None)) if on_)
+    mesh_sources = tuple(n for n, on_ in ((MESH_NAMESPACE, mesh is not None),
+                                          (KNATIVE_SERVING_NAMESPACE, knative and mesh is not None)) if on_)
     tenant_platform = TenantPlatform(
         mesh_gateway_principal=GATEWAY_PRINCIPAL if mesh else None,
         mesh_namespace=MESH_NAMESPACE if mesh else None,
         allowed_source_namespaces=sources,
+        mesh_source_namespaces=mesh_sources,
         local_queues=local_queues if kueue is not None else (),
     )
     crds = [r for r in ((mesh.base if mesh else None), (kueue.release if kueue else None)) if r is not None]
@@ -143,6 +149,7 @@ def build_cluster(
         on.addons["serving"] = Serving(
             f"{name}-serving", cluster, addons.serving.mode, cert_manager.release,
             mesh=[mesh.istiod, mesh.gateway] if mesh and knative else [],
+            ingress=mesh is not None,
             example_tenants=[tn.namespace for tn in on.tenants.values()],
             example_namespaces=tuple(t.name for t in cfg.tenants) if addons.serving.example_inference_service else (),
             opts=opts,
@@ -154,12 +161,31 @@ def tenant_quotas(cfg: StackConfig) -> tuple[TenantQuota, ...]:
     return tuple(TenantQuota(t.name, t.gpus, t.borrow_gpus, t.cpu, t.memory) for t in cfg.tenants)
 
 
+def _clusters(cfg: StackConfig) -> tuple[dict[str, Cluster], Cluster | None]:
+    """Every cluster, and the dedicated MultiKueue manager if any. The manager reaches its
+    workers by construction: it runs in the primary's network (whose API server lets it in)
+    and every burst cluster's public endpoint allows the manager's egress addresses."""
+    dedicated = cfg.bursting.enabled and cfg.bursting.manager == "dedicated"
+    primary = _cluster(cfg, cfg.primary, hosts_manager=dedicated)
+    manager = None
+    if dedicated:
+        manager_cfg = cfg.manager(CLUSTER_TYPES[cfg.primary.cloud][0].default_system_machine)
+        manager = _cluster(cfg, manager_cfg, network_from=primary)
+    dispatcher = manager or primary
+    clusters = {cfg.primary.name: primary}
+    for burst in cfg.bursts:
+        clusters[burst.name] = _cluster(cfg, burst, authorized_egress=dispatcher.egress_cidrs if cfg.bursting.enabled
+                                        else None)
+    return {c.name: clusters[c.name] for c in cfg.clusters}, manager
+
+
 def build(cfg: StackConfig) -> Platform:
     platform = Platform(cfg)
     bursting = cfg.bursting.enabled
     primary_manager = bursting and cfg.bursting.manager == "primary"
+    clusters, manager = _clusters(cfg)
     for cluster_cfg in cfg.clusters:
-        cluster = _cluster(cfg, cluster_cfg)
+        cluster = clusters[cluster_cfg.name]
         queues: tuple[tuple[str, str], ...] = (("default", ""),)
         if primary_manager:
             # Tenants keep `default` and get `burst`: on the primary it dispatches, on a burst
@@ -170,7 +196,7 @@ def build(cfg: StackConfig) -> Platform:
             protect=cfg.protect(cluster_cfg),
         )
     if bursting:
-        _burst(cfg, platform)
+        _burst(cfg, platform, manager)
     for name, on in platform.clusters.items():
         observability = on.addons.get("observability")
         if observability is not None:
@@ -181,14 +207,13 @@ def build(cfg: StackConfig) -> Platform:
 BURST_SUFFIX = "-burst"
 
 
-def _burst(cfg: StackConfig, platform: Platform) -> None:
+def _burst(cfg: StackConfig, platform: Platform, dedicated: Cluster | None) -> None:
     """MultiKueue: a dedicated manager (workers: primary, then burst) or the primary as
     manager (workers: the burst clusters)."""
     primary = platform.clusters[cfg.primary.name]
     bursts = [platform.clusters[c.name] for c in cfg.bursts]
-    if cfg.bursting.manager == "dedicated":
-        manager_cfg = cfg.manager(CLUSTER_TYPES[cfg.primary.cloud][0].default_system_machine)
-        manager = build_cluster(cfg, _cluster(cfg, manager_cfg), only=frozenset({"kueue"}), multikueue_manager=True)
+    if dedicated is not None:
+        manager = build_cluster(cfg, dedicated, only=frozenset({"kueue"}), multikueue_manager=True)
         platform.clusters[manager.cluster.name] = manager
         workers, suffix = [primary, *bursts], ""
     else:

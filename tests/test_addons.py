@@ -258,7 +258,10 @@ def test_standard_serving_runs_without_knative_or_mesh(tmp_path):
     assert result.exit_code == 0, (result.config_errors, result.findings)
     charts = {inputs(r)["chart"].rsplit("/", 1)[-1] for r in result.run.by_type(RELEASE)}
     assert "knative-operator" not in charts and "kserve-resources" in charts
-    assert release(result.run, "kserve-resources")["values"]["kserve"]["controller"]["deploymentMode"] == "Standard"
+    controller = release(result.run, "kserve-resources")["values"]["kserve"]["controller"]
+    assert controller["deploymentMode"] == "Standard"
+    # No mesh: no Ingress of class `istio` that nothing would serve.
+    assert controller["gateway"] == {"disableIngressCreation": True, "disableIstioVirtualHost": True}
 
 
 def test_example_inference_service_is_valid_against_the_pinned_crd(tmp_path, upstream):

@@ -9,11 +9,12 @@ import json
 import pytest
 import yaml
 
+from components.addons.kueue import FRAMEWORKS
 from components.bursting import WORKER_RULES, scale_quantity
 from stacks import plan as plan_mod
 from stacks.engine import is_secret, plain
 
-from .conftest import REPO, inputs, plan_config
+from .conftest import FIXTURES, REPO, inputs, plan_config
 
 KUEUE = "kubernetes:kueue.x-k8s.io/v1beta2:"
 
@@ -76,6 +77,33 @@ def test_every_worker_has_a_multikueue_cluster_with_its_secret_kubeconfig(prod_p
         assert kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"]
 
 
+def _kind_of(framework: str) -> tuple[str, str]:
+    """(API group, resource) of a Kueue integration name: `batch/job` -> (batch, jobs)."""
+    builtin = {"pod": ("", "pods"), "statefulset": ("apps", "statefulsets"), "deployment": ("apps", "deployments")}
+    if framework in builtin:
+        return builtin[framework]
+    group, _, kind = framework.rpartition("/")
+    return group, f"{kind}s"
+
+
+def _rules(rules: list[dict]) -> set[tuple[str, str, frozenset]]:
+    return {(g, r, frozenset(rule["verbs"])) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
+
+
+def test_worker_role_is_kueues_own_for_every_integration_we_enable():
+    upstream = yaml.safe_load((FIXTURES / "kueue-0.19.2-multikueue-worker-role.yaml").read_text())["rules"]
+    kinds = {_kind_of(f) for f in FRAMEWORKS}
+    expected = {rule for rule in _rules(upstream)
+                if rule[0] == "kueue.x-k8s.io" or (rule[0], rule[1].split("/")[0]) in kinds}
+    ours = _rules(WORKER_RULES)
+    # Kueue's script has no TrainJob rules although Kueue dispatches TrainJobs: same verbs as other jobs.
+    trainjob = {r for r in ours if r[0] == "trainer.kubeflow.org"}
+    assert ours - trainjob == expected
+    assert {r[1] for r in trainjob} == {"trainjobs", "trainjobs/status"}
+    # Deployments have no MultiKueue adapter: never dispatched, no access.
+    assert not {r for r in ours if r[1].startswith("deployments")}
+
+
 def test_worker_rbac_is_exactly_what_multikueue_needs(prod_plan):
     run = prod_plan.run
     for worker in ("primary", "burst"):
@@ -132,7 +160,7 @@ def test_burst_gpu_pools_scale_from_zero(prod_plan):
     assert pools and all(p["autoscaling"]["totalMinNodeCount"] == 0 for p in pools)
 
 
-BURST = {"name": "burst", "role": "burst"}
+BURST = {"name": "burst", "role": "burst", "endpoint": {"public": True, "authorizedNetworks": ["198.51.100.0/28"]}}
 CLOUDS = {
     "aws": {"cloud": "aws", "region": "us-west-2", "gpuPools": [{"name": "l4", "machineType": "g6.xlarge", "max": 4}]},
     "gcp": {"cloud": "gcp", "project": "acme-ml", "region": "us-central1",
@@ -161,6 +189,80 @@ def test_any_pair_of_clouds_bursts(tmp_path, primary, burst, manager):
                   for r in run.resources if r.type == f"{KUEUE}LocalQueue"}
         assert queues == {("primary", "default"): "research", ("primary", "burst"): "research-burst",
                           ("burst", "default"): "research", ("burst", "burst"): "research"}
+    dispatcher = "manager" if manager == "dedicated" else "primary"
+    # A dedicated manager shares the primary's NAT on AWS and GCP; on AKS it has its own outbound address.
+    egress = _egress(run, dispatcher if primary == "azure" else "primary")
+    assert egress and set(egress) <= set(_allow_list(run, "burst")) and "198.51.100.0/28" in _allow_list(run, "burst")
+    if dispatcher == "manager":
+        _assert_manager_inside_the_primary_network(run, primary)
+
+
+def _egress(run, cluster: str) -> list[str]:
+    """The public addresses a cluster's NAT gives it, as the mocks answer for each cloud."""
+    out = []
+    for r in run.resources:
+        if not r.name.startswith(f"{cluster}-"):
+            continue
+        if r.type == "aws:ec2/eip:Eip":
+            out.append(f"{r.outputs['publicIp']}/32")
+        elif r.type == "gcp:compute/address:Address":
+            out.append(f"{r.outputs['address']}/32")
+    if not out:  # AKS reports its load balancer's outbound addresses on the cluster
+        (aks,) = [r for r in run.by_type("azure-native:containerservice:ManagedCluster") if r.name == f"{cluster}-aks"]
+        ids = [i["id"] for i in aks.outputs["networkProfile"]["loadBalancerProfile"]["effectiveOutboundIPs"]]
+        from stacks.mocks import PlatformMocks
+
+        out = [f"{PlatformMocks().call(_Call(i.rsplit('/', 1)[-1]))['ipAddress']}/32" for i in ids]
+    return out
+
+
+class _Call:
+    def __init__(self, name: str):
+        self.token, self.provider = "azure-native:network:getPublicIPAddress", None
+        self.args = {"publicIpAddressName": name}
+
+
+def _allow_list(run, cluster: str) -> list[str]:
+    for r in run.resources:
+        p = inputs(r)
+        if r.name == f"{cluster}-eks":
+            return p["vpcConfig"]["publicAccessCidrs"]
+        if r.name == f"{cluster}-gke":
+            return [c["cidrBlock"] for c in p["masterAuthorizedNetworksConfig"]["cidrBlocks"]]
+        if r.name == f"{cluster}-aks":
+            return p["apiServerAccessProfile"]["authorizedIPRanges"]
+    raise KeyError(cluster)
+
+
+def _assert_manager_inside_the_primary_network(run, cloud: str) -> None:
+    names = {r.name for r in run.resources}
+    if cloud == "aws":
+        assert "manager-vpc" not in names and "manager-nat-0" not in names
+        primary = {r.urn for r in run.resources if r.type == "aws:ec2/subnet:Subnet" and r.name.startswith("primary-private")}
+        (eks,) = [r for r in run.resources if r.name == "manager-eks"]
+        assert len(inputs(eks)["vpcConfig"]["subnetIds"]) == len(primary)
+        assert {d for d in eks.dependencies if ":Subnet::" in d} == primary
+        (rule,) = [r for r in run.resources if r.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"]
+        p = inputs(rule)
+        assert (p["fromPort"], p["toPort"], p["ipProtocol"]) == (443, 443, "tcp")
+        assert p["securityGroupId"] == next(r for r in run.resources if r.name == "primary-eks").outputs[
+            "vpcConfig"]["clusterSecurityGroupId"]
+    elif cloud == "gcp":
+        assert "manager-vpc" not in names and "manager-router" not in names
+        (subnet,) = [r for r in run.resources if r.name == "manager-nodes"]
+        assert any(d.endswith("::primary-vpc") for d in subnet.dependencies)
+        nodes = inputs(subnet)["ipCidrRange"]
+        pods = next(s["ipCidrRange"] for s in inputs(subnet)["secondaryIpRanges"] if s["rangeName"] == "pods")
+        assert {nodes, pods} <= set(_allow_list_private(run, "primary"))
+    else:
+        assert "manager-vnet" not in names
+        (subnet,) = [r for r in run.resources if r.name == "manager-nodes"]
+        assert any(d.endswith("::primary-vnet") for d in subnet.dependencies)
+
+
+def _allow_list_private(run, cluster: str) -> list[str]:
+    (gke,) = [r for r in run.resources if r.name == f"{cluster}-gke"]
+    return [c["cidrBlock"] for c in inputs(gke)["masterAuthorizedNetworksConfig"]["cidrBlocks"]]
 
 
 def test_the_mock_token_secret_is_decoded_into_the_kubeconfig(prod_plan):
@@ -179,6 +281,7 @@ def test_the_mock_token_secret_is_decoded_into_the_kubeconfig(prod_plan):
         ({"clusters[1].gpuPools[0].min": 1}, "clusters[1].gpuPools[0].min", "must be 0 on a burst cluster"),
         ({"addons": {"kueue": {"enabled": False}}}, "bursting.enabled", "needs addons.kueue"),
         ({"clusters[0].name": "manager"}, "clusters[0].name", "the dedicated manager's name"),
+        ({"endpoint": None}, "clusters[1].endpoint.public", "must be true on a burst cluster"),
         ({"bursting": {"enabled": True, "manager": "primary", "managerPool": {"machineType": "m6i.large"}}},
          "bursting.managerPool", "only applies to manager: dedicated"),
     ],
@@ -187,6 +290,7 @@ def test_bursting_config_mistakes(tmp_path, change, path, fragment):
     config = {"environment": "dev", "bursting": {"enabled": True},
               "clusters": [{"name": "primary", **CLOUDS["aws"]},
                            {**BURST, **{k: v for k, v in CLOUDS["gcp"].items() if k != "project"}, "project": "acme-ml"}]}
+    config["clusters"][1] = {k: v for k, v in config["clusters"][1].items() if k != "endpoint" or "endpoint" not in change}
     for key, value in change.items():
         if key.startswith("clusters["):
             index, rest = int(key[9]), key[12:]
@@ -198,7 +302,7 @@ def test_bursting_config_mistakes(tmp_path, change, path, fragment):
             if rest == "cloud" and value == "aws":
                 target.pop("project", None)
                 target.update(region="us-east-1", gpuPools=[{"name": "l4", "machineType": "g6.xlarge"}])
-        else:
+        elif key != "endpoint":
             config[key] = value
     result = plan_config(tmp_path, config)
     assert result.exit_code == 2

@@ -274,3 +274,102 @@ def test_the_incremental_dispatcher_tries_the_primary_alone_first(prod_plan):
     config = yaml.safe_load(release(prod_plan.run, "kueue", "manager")["values"]["managerConfig"]["controllerManagerConfigYaml"])
     assert config["multiKueue"] == {"dispatcherName": "kueue.x-k8s.io/multikueue-dispatcher-incremental",
                                     "incrementalDispatcherConfig": {"stepSize": 1}}
+
+
+# -- config that cannot work is refused before anything is registered -------------------------
+
+KIND = "examples/kind-kubeconfig.yaml"
+
+
+def _existing(**cluster) -> dict:
+    return {"environment": "dev", "clusters": [{"name": "primary", "cloud": "existing", **cluster}]}
+
+
+def test_an_existing_clusters_context_must_be_in_its_kubeconfig(monkeypatch):
+    from .conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    parse(_existing(kubeconfigPath=KIND, context="kind-ai-platform"))
+    with pytest.raises(ConfigError) as exc:
+        parse(_existing(kubeconfigPath=KIND, context="kind-other"))
+    assert exc.value.problems == [("ai-platform:clusters[0].context",
+                                   "context 'kind-other' is not in the kubeconfig (it has: kind-ai-platform)")]
+
+
+def test_an_inline_kubeconfig_with_credentials_must_be_a_secret():
+    kubeconfig = json.dumps({"apiVersion": "v1", "kind": "Config", "current-context": "c",
+                             "clusters": [{"name": "c", "cluster": {"server": "https://10.0.0.1"}}],
+                             "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                             "users": [{"name": "u", "user": {"token": "abc"}}]})
+    with pytest.raises(ConfigError) as exc:
+        parse(_existing(kubeconfig=kubeconfig), secret_keys=set())
+    ((path, message),) = exc.value.problems
+    assert path == "ai-platform:clusters[0].kubeconfig" and "--secret --path 'clusters[0].kubeconfig'" in message
+    parse(_existing(kubeconfig=kubeconfig), secret_keys={"clusters"})
+
+
+def test_a_misspelt_config_namespace_is_an_error_with_a_suggestion(tmp_path):
+    path = tmp_path / "Pulumi.typo.yaml"
+    path.write_text("config:\n  ai-platform:environment: dev\n  ai-platform:clusters: [{name: primary, cloud: aws, "
+                    "region: us-west-2}]\n  ai-platfrom:tenants: [{name: research, gpus: 0}]\n  aws:region: us-west-2\n")
+    from stacks import plan as plan_mod
+
+    result = plan_mod.plan(config_file=path)
+    assert result.exit_code == 2
+    assert result.config_errors == ["Pulumi.typo.yaml: ai-platfrom:tenants: unknown config namespace 'ai-platfrom'; "
+                                    "did you mean 'ai-platform:tenants'?"]
+
+
+def test_kserve_waits_for_knative_serving_to_be_ready(dev_plan):
+    run = dev_plan.run
+    (knative,) = run.by_type("kubernetes:operator.knative.dev/v1beta1:KnativeServing")
+    assert inputs(knative)["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+    (kserve,) = [r for r in run.by_type(RELEASE) if inputs(r)["chart"].endswith("kserve-resources")]
+    assert knative.urn in kserve.dependencies
+
+
+# -- Knative and Prometheus under mesh-wide STRICT mTLS -----------------------------------------
+
+
+def test_knative_activator_and_autoscaler_carry_sidecars_and_every_workload_sits_on_the_system_pool(cloud_plans):
+    run = cloud_plans["azure"].run
+    (knative,) = [r for r in run.by_type("kubernetes:operator.knative.dev/v1beta1:KnativeServing")]
+    workloads = {w["name"]: w for w in inputs(knative)["spec"]["workloads"]}
+    assert {"activator", "autoscaler", "controller", "webhook"} <= set(workloads)
+    injected = {n for n, w in workloads.items() if w.get("labels", {}).get("sidecar.istio.io/inject") == "true"}
+    assert injected == {"activator", "autoscaler"}  # webhooks are called by the API server without mTLS
+    for w in workloads.values():
+        assert w["nodeSelector"] == {"ai-platform.io/pool": "system"}
+        assert w["tolerations"] == [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def test_tenant_authorization_names_only_callers_with_a_mesh_identity(prod_plan):
+    for r in prod_plan.run.by_type("kubernetes:security.istio.io/v1:AuthorizationPolicy"):
+        spec = inputs(r)["spec"]
+        ns = inputs(r)["metadata"]["namespace"]
+        assert spec["rules"][0]["from"][0]["source"]["namespaces"] == [ns, "istio-system", "knative-serving"]
+    # Prometheus (no sidecar) still reaches tenant pods through the network policy, on the
+    # sidecar's merged-metrics port that mTLS does not cover.
+    policies = [inputs(r) for r in prod_plan.run.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                if inputs(r)["metadata"]["name"] == "allow-platform"]
+    peers = {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+             for pol in policies for p in pol["spec"]["ingress"][0]["from"]}
+    assert "monitoring" in peers
+
+
+def test_prometheus_scrapes_sidecars_merged_metrics(prod_plan):
+    (monitor,) = [inputs(r) for r in prod_plan.run.by_type("kubernetes:monitoring.coreos.com/v1:PodMonitor")
+                  if r.name.startswith("primary-")]
+    assert monitor["spec"]["namespaceSelector"] == {"any": True}
+    relabel = monitor["spec"]["podMetricsEndpoints"][0]["relabelings"]
+    assert relabel[0]["regex"] == "istio-proxy" and relabel[-1]["targetLabel"] == "__address__"
+
+
+def test_injected_sidecars_pass_pod_security_restricted(dev_plan, charts):
+    values = release(dev_plan.run, "istiod")
+    docs = render.render_release(charts, values)
+    (injector,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "istio-sidecar-injector"]
+    injected = json.loads(injector["data"]["values"])
+    # The CNI node agent (no NET_ADMIN in the pod) and RuntimeDefault seccomp on the sidecar.
+    assert injected["pilot"]["cni"]["enabled"] is True
+    assert injected["global"]["proxy"]["seccompProfile"] == {"type": "RuntimeDefault"}

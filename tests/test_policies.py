@@ -67,7 +67,8 @@ def test_every_policy_has_allowed_and_disallowed_samples():
     ids=[f"{n}-{v}-{s['description']}" for n, v, s in _samples()],
 )
 def test_sample(policy, verdict, sample):
-    violations = [v for v in run_policies(_run_for(sample), [BY_NAME[policy]])]
+    config = {policy: sample["config"]} if sample.get("config") else None
+    violations = [v for v in run_policies(_run_for(sample), [BY_NAME[policy]], config=config)]
     if verdict == "allowed":
         assert violations == []
     else:

@@ -24,9 +24,9 @@ def test_public_endpoint_outside_allowed_cidrs_fails_the_plan():
     result = plan_mod.plan(config_file=GATES / "Pulumi.public-endpoint.yaml",
                            policy_config=REPO / "policies" / "policy-config.prod.json")
     assert result.exit_code == 1
-    assert [(v.policy, v.level) for v in result.violations] == [("aws-eks-cluster-endpoint-private", "mandatory")]
+    assert [(v.policy, v.level) for v in result.violations] == [("stack-endpoint-allowed-networks", "mandatory")]
     assert "203.0.113.0/24, outside the policy's allowedCidrs" in result.violations[0].message
-    assert "[mandatory] aws-eks-cluster-endpoint-private" in plan_mod.render(result)
+    assert "[mandatory] stack-endpoint-allowed-networks" in plan_mod.render(result)
     # The same stack under the default policy config (no CIDR allow list) passes.
     assert plan_mod.plan(config_file=GATES / "Pulumi.public-endpoint.yaml").exit_code == 0
 
@@ -47,8 +47,8 @@ def test_mistakes_the_schema_forbids_stop_at_the_config(fixture, key):
 
 def test_enforcement_can_be_relaxed_per_policy(tmp_path):
     relaxed = tmp_path / "relaxed.json"
-    relaxed.write_text(json.dumps({"aws-eks-cluster-endpoint-private": {"enforcementLevel": "advisory",
-                                                                        "allowedCidrs": ["10.0.0.0/8"]}}))
+    relaxed.write_text(json.dumps({"stack-endpoint-allowed-networks": {"enforcementLevel": "advisory",
+                                                                       "allowedCidrs": ["10.0.0.0/8"]}}))
     result = plan_mod.plan(config_file=GATES / "Pulumi.public-endpoint.yaml", policy_config=relaxed)
     assert result.exit_code == 0 and [v.level for v in result.violations] == ["advisory"]
 

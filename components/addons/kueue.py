@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
 from ..clusters.base import GPU_RESOURCE, LABEL_POOL, Cluster, GpuPool
 from . import versions
@@ -59,6 +60,9 @@ fairSharing:
   preemptionStrategies: [LessThanOrEqualToFinalShare, LessThanInitialShare]
 """
 
+
+# The job integrations Kueue manages (and MultiKueue may dispatch), as configured above.
+FRAMEWORKS: tuple[str, ...] = tuple(yaml.safe_load(MANAGER_CONFIG)["integrations"]["frameworks"])
 
 # Nominate workers in MultiKueueConfig order, one per round (the primary first): the
 # default step of 3 (Kueue 0.19, KEP-9270, gate MultiKueueIncrementalDispatcherConfig,

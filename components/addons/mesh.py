@@ -42,6 +42,8 @@ class Mesh(pulumi.ComponentResource):
                 "pdb": {"minAvailable": 1},
                 **placement,
                 "meshConfig": {"accessLogFile": "/dev/stdout", "enablePrometheusMerge": True},
+                # Injected sidecars pass Pod Security "restricted" whatever the pod sets itself.
+                "global": {"proxy": {"seccompProfile": {"type": "RuntimeDefault"}}},
             },
             self,
             cluster,

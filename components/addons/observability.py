@@ -69,6 +69,32 @@ GPU_RULES = [
 ]
 
 
+def mesh_pod_monitor() -> dict:
+    """Scrape every injected pod's merged metrics (the app's own plus Envoy's) on the sidecar
+    agent's port 15020 (`meshConfig.enablePrometheusMerge`). That port is plain HTTP and not
+    intercepted, so it works under STRICT mTLS without giving Prometheus a sidecar (Istio's
+    "Prometheus: Option 1: Metrics merging"). Pods opt out with `istio-prometheus-ignore`."""
+    return {
+        "selector": {"matchExpressions": [{"key": "istio-prometheus-ignore", "operator": "DoesNotExist"},
+                                          {"key": "security.istio.io/tlsMode", "operator": "Exists"}]},
+        "namespaceSelector": {"any": True},
+        "jobLabel": "envoy-stats",
+        "podMetricsEndpoints": [{
+            "path": "/stats/prometheus",
+            "interval": "30s",
+            "relabelings": [
+                {"action": "keep", "sourceLabels": ["__meta_kubernetes_pod_container_name"], "regex": "istio-proxy"},
+                # Istio's own PodMonitor (samples/addons/extras/prometheus-operator.yaml): the port
+                # the injector annotates (15020 with merging) on the pod's IPv4 address.
+                {"action": "keep", "sourceLabels": ["__meta_kubernetes_pod_annotationpresent_prometheus_io_scrape"]},
+                {"action": "replace", "regex": "(\\d+);((([0-9]+?)(\\.|$)){4})", "replacement": "$2:$1",
+                 "sourceLabels": ["__meta_kubernetes_pod_annotation_prometheus_io_port", "__meta_kubernetes_pod_ip"],
+                 "targetLabel": "__address__"},
+            ],
+        }],
+    }
+
+
 class Observability(pulumi.ComponentResource):
     """kube-prometheus-stack with retention and persistent storage, a Grafana admin
     password kept in a Secret (given, or generated), GPU dashboards and alerts."""
@@ -82,9 +108,11 @@ class Observability(pulumi.ComponentResource):
         grafana_admin_password: pulumi.Input[str] | None = None,
         replicas: int = 1,
         protect: bool = False,
+        mesh: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        """`protect`: keep the release (and so its metrics volume) from being deleted by accident."""
+        """`protect`: keep the release (and so its metrics volume) from being deleted by accident.
+        `mesh`: Istio is on; scrape the sidecars' merged metrics (works under STRICT mTLS)."""
         super().__init__("ai-platform:addons:Observability", name, None, opts)
         # node-exporter needs the host's network and PID namespace.
         ns = namespace(f"{name}-namespace", NAMESPACE, "privileged", self)
@@ -155,4 +183,14 @@ class Observability(pulumi.ComponentResource):
             spec={"groups": GPU_RULES},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
         )
+        self.mesh_monitor = None
+        if mesh:
+            self.mesh_monitor = k8s.apiextensions.CustomResource(
+                f"{name}-mesh-metrics",
+                api_version="monitoring.coreos.com/v1",
+                kind="PodMonitor",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="istio-sidecars", namespace=ns.metadata.name),
+                spec=mesh_pod_monitor(),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+            )
         self.register_outputs({"status": self.release.status})

@@ -39,6 +39,28 @@ def example_inference_service(tenant: str) -> dict:
     }
 
 
+# Knative Serving's deployments (with the Istio ingress); the operator applies per-name overrides.
+KNATIVE_WORKLOADS = ("activator", "autoscaler", "controller", "webhook", "net-istio-controller", "net-istio-webhook")
+# Under mesh-wide STRICT mTLS the activator (in the request path when scaling from zero) and the
+# autoscaler (scrapes queue-proxy) must carry sidecars, or tenant pods refuse them; Knative's
+# "Mutual TLS in Knative" (serving/istio-authorization). Webhooks stay without one: the API server
+# calls them without mesh mTLS.
+MESH_WORKLOADS = ("activator", "autoscaler")
+
+
+def knative_workloads(cluster: Cluster, mesh: bool) -> list[dict]:
+    """KnativeServing `spec.workloads`: every deployment on the system pool, sidecars where needed."""
+    placement = system_placement(cluster)
+    out = []
+    for name in KNATIVE_WORKLOADS:
+        # The operator only overrides non-empty fields, so empty ones are left out.
+        workload: dict = {"name": name, **{k: v for k, v in placement.items() if v}}
+        if mesh and name in MESH_WORKLOADS:
+            workload["labels"] = {"sidecar.istio.io/inject": "true"}
+        out.append(workload)
+    return out
+
+
 # The chart sets no pod securityContext unless given one, and no seccompProfile at all:
 # Pod Security "restricted" of the namespace would refuse both pods.
 RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
@@ -64,12 +86,15 @@ class Serving(pulumi.ComponentResource):
         mode: ServingMode,
         cert_manager: pulumi.Resource,
         mesh: list[pulumi.Resource],
+        ingress: bool = True,
         example_tenants: list[pulumi.Resource] | None = None,
         example_namespaces: tuple[str, ...] = (),
         opts: pulumi.ResourceOptions | None = None,
     ):
         """`cert_manager`: the cert-manager release (KServe's webhooks need it).
-        `mesh`: the Istio releases Knative's ingress needs (empty in standard mode)."""
+        `mesh`: the Istio releases Knative's ingress needs (empty in standard mode).
+        `ingress`: Istio is there to route to InferenceServices; without it KServe creates no
+        Ingress (one of class `istio` would be served by nobody): services are in-cluster only."""
         if mode == "knative" and not mesh:
             raise ValueError("knative serving needs the Istio mesh")
         super().__init__("ai-platform:addons:Serving", name, None, opts)
@@ -87,9 +112,15 @@ class Serving(pulumi.ComponentResource):
                 f"{name}-knative-serving",
                 api_version="operator.knative.dev/v1beta1",
                 kind="KnativeServing",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="knative-serving", namespace=serving_ns.metadata.name),
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name="knative-serving", namespace=serving_ns.metadata.name,
+                    # The operator creates Knative's CRDs while it reconciles this: KServe's
+                    # controller must not start before they exist, so `pulumi up` waits for Ready.
+                    annotations={"pulumi.com/waitFor": "condition=Ready"},
+                ),
                 spec={
                     "ingress": {"istio": {"enabled": True}},
+                    "workloads": knative_workloads(cluster, mesh=True),
                     "config": {
                         "network": {"ingress-class": "istio.ingress.networking.knative.dev"},
                         "autoscaler": {"enable-scale-to-zero": "true"},
@@ -111,7 +142,8 @@ class Serving(pulumi.ComponentResource):
                     "controller": {
                         "deploymentMode": "Knative" if mode == "knative" else "Standard",
                         **placement,
-                        "gateway": {"ingressGateway": {"className": "istio"}},
+                        "gateway": {"ingressGateway": {"className": "istio"}} if ingress
+                        else {"disableIngressCreation": True, "disableIstioVirtualHost": True},
                     }
                 }
             },

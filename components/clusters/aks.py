@@ -24,6 +24,8 @@ from .base import (
     NodePoolSpec,
     Taint,
     exec_kubeconfig,
+    host_cidrs,
+    with_egress,
 )
 
 DEFAULT_SYSTEM_POOL = NodePoolSpec(machine_type="Standard_D4s_v5")
@@ -86,6 +88,19 @@ class AksClusterArgs(ManagedClusterArgs):
         return ids
 
 
+def manager_subnet(cidr: str) -> str:
+    """The subnet of a MultiKueue manager sharing the VNet: the first quarter of the half
+    that the cluster's own node subnet leaves free (pods use the overlay range)."""
+    upper = list(ipaddress.ip_network(cidr).subnets(prefixlen_diff=1))[1]
+    return str(next(upper.subnets(prefixlen_diff=2)))
+
+
+def _ip_reference(resource_id: str) -> tuple[str, str]:
+    """(resource group, name) of a public IP resource id."""
+    parts = resource_id.split("/")
+    return parts[parts.index("resourceGroups") + 1], parts[-1]
+
+
 def _server_and_ca(kubeconfig_b64: str) -> tuple[str, str]:
     doc = yaml.safe_load(base64.b64decode(kubeconfig_b64))
     cluster = doc["clusters"][0]["cluster"]
@@ -110,8 +125,22 @@ class AksCluster(ClusterComponent):
     # The system pool is for platform pods only: tenants' CPU work needs a pool of its own.
     default_cpu_pools = (CpuPoolSpec(name="general", machine_type=DEFAULT_SYSTEM_POOL.machine_type, min=0, max=4),)
 
-    def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        args: AksClusterArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        network_from: AksCluster | None = None,
+        authorized_egress: pulumi.Input[list[str]] | None = None,
+        hosts_manager: bool = False,
+    ):
+        """`network_from`: put the nodes in a subnet of that cluster's VNet (the MultiKueue
+        manager beside its primary: a private API server is resolvable and reachable in its
+        VNet). `authorized_egress`: more ranges for a public API server's allow list.
+        `hosts_manager`: nothing to do on AKS (the VNet's second half is kept free for it)."""
         super().__init__(name, args, args.gpu_driver, opts)
+        self._authorized_egress = authorized_egress
         pools = self.gpu_pools
         self.azure_provider = azure.Provider(f"{name}-azure", location=args.region,
                                              opts=pulumi.ResourceOptions(parent=self))
@@ -128,8 +157,20 @@ class AksCluster(ClusterComponent):
                 tags=self.tags, opts=self._opts,
             )
             self.resource_group_name = group.name
-        self._network(args)
+        if network_from is None:
+            self._network(args)
+        else:
+            self.vnet = network_from.vnet
+            self.subnet = azure.network.Subnet(
+                f"{name}-nodes",
+                resource_group_name=network_from.resource_group_name,
+                virtual_network_name=network_from.vnet.name,
+                address_prefix=manager_subnet(network_from.args.network.cidr),
+                default_outbound_access=False,
+                opts=self._opts,
+            )
         self._cluster(args, zones)
+        self.egress_cidrs = self._egress()
         self.gpu_agent_pools = {p.name: self._gpu_pool(p, zones) for p in pools}
         self.cpu_agent_pools = {p.name: self._cpu_pool(p, zones) for p in self.cpu_pools}
         self.nodes_ready.append(self.aks_cluster)
@@ -209,7 +250,8 @@ class AksCluster(ClusterComponent):
             ),
             api_server_access_profile=azure.containerservice.ManagedClusterAPIServerAccessProfileArgs(
                 enable_private_cluster=not public,
-                authorized_ip_ranges=list(args.endpoint.authorized_networks) if public else None,
+                authorized_ip_ranges=with_egress(args.endpoint.authorized_networks, self._authorized_egress)
+                if public else None,
             ),
             auto_upgrade_profile=azure.containerservice.ManagedClusterAutoUpgradeProfileArgs(
                 upgrade_channel=args.upgrade_channel, node_os_upgrade_channel="NodeImage"
@@ -268,47 +310,9 @@ class AksCluster(ClusterComponent):
             opts=o,
         )
 
-    def _gpu_pool(self, pool: GpuPool, zones: list[str]) -> azure.containerservice.AgentPool:
-        spot = pool.capacity == "spot"
-        # AKS puts the spot taint on spot pools itself; declaring it keeps `pulumi up` from diffing.
-        taints = [str(t) for t in pool.taints]
-        # With the operator, its MIG manager partitions the GPUs; AKS's own only otherwise.
-        mig = pool.sharing.profile if pool.sharing.mode == "mig" and self.gpu_driver == "cloud" else None
-        return azure.containerservice.AgentPool(
-            f"{self.name}-{pool.name}",
-            resource_group_name=self.resource_group_name,
-            resource_name_=self.aks_cluster.name,
-            agent_pool_name=pool.name,
-            mode="User",
-            vm_size=pool.machine_type,
-            os_type="Linux",
-            os_sku="Ubuntu",
-            os_disk_size_gb=pool.disk_size_gb,
-            type="VirtualMachineScaleSets",
-            enable_auto_scaling=True,
-            count=pool.min,
-            min_count=pool.min,
-            max_count=pool.max,
-            availability_zones=zones,
-            node_taints=taints,
-            node_labels=pool.labels,
-            vnet_subnet_id=self.subnet.id,
-            enable_node_public_ip=False,
-            scale_set_priority="Spot" if spot else "Regular",
-            scale_set_eviction_policy="Delete" if spot else None,
-            spot_max_price=-1 if spot else None,
-            # "None" leaves the driver to the GPU Operator (API 2025-xx, azure-native 3.x).
-            gpu_profile=azure.containerservice.GPUProfileArgs(
-                driver="None" if self.gpu_driver == "gpu-operator" else "Install"
-            ),
-            gpu_instance_profile=f"MIG{mig.removeprefix('all-').split('g')[0]}g" if mig else None,
-            tags=self.tags,
-            opts=pulumi.ResourceOptions.merge(
-                self._opts, pulumi.ResourceOptions(ignore_changes=["count"])
-            ),
-        )
-
-    def _cpu_pool(self, pool: CpuPool, zones: list[str]) -> azure.containerservice.AgentPool:
+    def _user_pool(self, pool: GpuPool | CpuPool, zones: list[str], **extra) -> azure.containerservice.AgentPool:
+        """An autoscaled user pool; AKS puts the spot taint on spot pools itself, and
+        declaring it (in `pool.taints`) keeps `pulumi up` from diffing."""
         spot = pool.capacity == "spot"
         return azure.containerservice.AgentPool(
             f"{self.name}-{pool.name}",
@@ -334,8 +338,24 @@ class AksCluster(ClusterComponent):
             scale_set_eviction_policy="Delete" if spot else None,
             spot_max_price=-1 if spot else None,
             tags=self.tags,
+            **extra,
             opts=pulumi.ResourceOptions.merge(self._opts, pulumi.ResourceOptions(ignore_changes=["count"])),
         )
+
+    def _gpu_pool(self, pool: GpuPool, zones: list[str]) -> azure.containerservice.AgentPool:
+        # With the operator, its MIG manager partitions the GPUs; AKS's own only otherwise.
+        mig = pool.sharing.profile if pool.sharing.mode == "mig" and self.gpu_driver == "cloud" else None
+        return self._user_pool(
+            pool, zones,
+            # "None" leaves the driver to the GPU Operator (API 2025-xx, azure-native 3.x).
+            gpu_profile=azure.containerservice.GPUProfileArgs(
+                driver="None" if self.gpu_driver == "gpu-operator" else "Install"
+            ),
+            gpu_instance_profile=f"MIG{mig.removeprefix('all-').split('g')[0]}g" if mig else None,
+        )
+
+    def _cpu_pool(self, pool: CpuPool, zones: list[str]) -> azure.containerservice.AgentPool:
+        return self._user_pool(pool, zones)
 
     def _audit_logs(self, args: AksClusterArgs) -> None:
         name, o = self.name, self._opts
@@ -356,6 +376,20 @@ class AksCluster(ClusterComponent):
             logs=[azure.monitor.DiagnosticsLogSettingsArgs(category=c, enabled=True) for c in AUDIT_LOG_CATEGORIES],
             opts=o,
         )
+
+    def _egress(self) -> pulumi.Output[list[str]]:
+        """The load balancer's outbound addresses, which AKS creates and reports itself."""
+        refs = self.aks_cluster.network_profile.apply(
+            lambda p: [r.id for r in ((p.load_balancer_profile.effective_outbound_ips or [])
+                                      if p and p.load_balancer_profile else []) if r.id])
+
+        def addresses(ids: list[str]) -> pulumi.Output[list[str]]:
+            ips = [azure.network.get_public_ip_address_output(
+                resource_group_name=group, public_ip_address_name=ip_name, opts=self._invoke).ip_address
+                for group, ip_name in map(_ip_reference, ids)]
+            return pulumi.Output.all(*ips).apply(lambda found: host_cidrs([str(a) for a in found if a]))
+
+        return refs.apply(addresses)
 
     def _kubeconfig(self) -> pulumi.Output[str]:
         creds = azure.containerservice.list_managed_cluster_user_credentials_output(

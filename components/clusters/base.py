@@ -436,6 +436,9 @@ class Cluster(Protocol):
     """General-purpose pools for tenant CPU work (untainted, or only the cloud's spot taint)."""
     critical_pods_need_quota: bool
     """Pods at node/cluster-critical priority need a PriorityClass-scoped ResourceQuota in their namespace."""
+    egress_cidrs: pulumi.Output[list[str]]
+    """The public addresses (/32) the cluster's pods reach the internet from; a remote API server
+    that this cluster must call (MultiKueue) allows exactly these. Empty when unknown (existing)."""
     istio_platform: str | None
     """Istio's `global.platform` for its CNI plugin ("gke" puts CNI binaries where GKE wants them)."""
 
@@ -477,6 +480,19 @@ class ClusterComponent(pulumi.ComponentResource):
         self.system_node_labels: dict[str, str] = {LABEL_POOL: SYSTEM_POOL_NAME}
         self.nodes_ready: list[pulumi.Resource] = []
         self.storage_ready: list[pulumi.Resource] = []
+        self.egress_cidrs: pulumi.Output[list[str]] = pulumi.Output.from_input([])
+
+
+def with_egress(static: tuple[str, ...], egress: pulumi.Input[list[str]] | None) -> pulumi.Input[list[str]]:
+    """An API server allow list: the configured CIDRs plus the egress of the clusters that must
+    call it (sorted and de-duplicated, so it never churns)."""
+    if egress is None:
+        return list(static)
+    return pulumi.Output.from_input(egress).apply(lambda extra: sorted({*static, *(extra or [])}))
+
+
+def host_cidrs(ips: list[str]) -> list[str]:
+    return sorted(f"{ip}/32" for ip in ips if ip)
 
 
 def exec_kubeconfig(context: str, server: str, ca_data: str, exec_spec: dict) -> str:

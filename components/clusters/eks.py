@@ -21,6 +21,8 @@ from .base import (
     ManagedClusterArgs,
     NodePoolSpec,
     exec_kubeconfig,
+    host_cidrs,
+    with_egress,
 )
 
 # Every control-plane log type EKS offers (CIS EKS 2.1.1 asks for all of them).
@@ -81,8 +83,23 @@ class EksCluster(ClusterComponent):
     storage_class = EBS_STORAGE_CLASS
     default_system_machine = DEFAULT_SYSTEM_POOL.machine_type
 
-    def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        args: EksClusterArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        network_from: EksCluster | None = None,
+        authorized_egress: pulumi.Input[list[str]] | None = None,
+        hosts_manager: bool = False,
+    ):
+        """`network_from`: run in that cluster's VPC, subnets and NAT (the MultiKueue manager
+        beside its primary) and open that cluster's API server to this one's nodes.
+        `authorized_egress`: more CIDRs for a public endpoint's allow list (the manager's egress).
+        `hosts_manager`: another cluster will share this one's network (nothing to do on EKS:
+        the sharer opens the way itself)."""
         super().__init__(name, args, args.gpu_driver, opts)
+        self._authorized_egress = authorized_egress
         pools = self.gpu_pools
         zones = args.network.zones or 2
         nat = args.network.nat_gateways or "single"
@@ -99,8 +116,27 @@ class EksCluster(ClusterComponent):
         invoke = pulumi.InvokeOutputOptions(provider=self.aws_provider, parent=self)
         self._partition = aws.get_partition_output(opts=invoke).partition
 
-        self._network(args, zones, nat, invoke)
+        if network_from is None:
+            self._network(args, zones, nat, invoke)
+        else:
+            self.vpc = network_from.vpc
+            self.public_subnets = network_from.public_subnets
+            self.private_subnets = network_from.private_subnets
+            self.nat_eips = network_from.nat_eips
+        self.egress_cidrs = pulumi.Output.all(*[e.public_ip for e in self.nat_eips]).apply(host_cidrs)
         self._control_plane(args)
+        if network_from is not None:
+            # EKS's private endpoint admits only its cluster security group: let our nodes in.
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-to-{network_from.name}",
+                security_group_id=network_from.eks_cluster.vpc_config.cluster_security_group_id,
+                referenced_security_group_id=self.eks_cluster.vpc_config.cluster_security_group_id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description=f"{args.cluster_name} (MultiKueue manager) to the {network_from.name} API server",
+                opts=self._opts,
+            )
         self._node_role()
         system = args.system_pool or DEFAULT_SYSTEM_POOL
         self.system_node_group = self._node_group(
@@ -192,6 +228,7 @@ class EksCluster(ClusterComponent):
         self.public_subnets: list[aws.ec2.Subnet] = []
         self.private_subnets: list[aws.ec2.Subnet] = []
         nat_gateways: list[aws.ec2.NatGateway] = []
+        self.nat_eips: list[aws.ec2.Eip] = []
         for i in range(zones):
             az = az_names.apply(lambda names, i=i: _zone(names, i, zones))
             public = aws.ec2.Subnet(
@@ -209,6 +246,7 @@ class EksCluster(ClusterComponent):
             self.public_subnets.append(public)
             if i == 0 or nat == "per-zone":
                 eip = aws.ec2.Eip(f"{name}-nat-{i}-eip", domain="vpc", opts=o)
+                self.nat_eips.append(eip)
                 nat_gateways.append(
                     aws.ec2.NatGateway(
                         f"{name}-nat-{i}", allocation_id=eip.id, subnet_id=public.id, opts=o
@@ -306,7 +344,8 @@ class EksCluster(ClusterComponent):
                 subnet_ids=[s.id for s in self.private_subnets],
                 endpoint_private_access=True,
                 endpoint_public_access=endpoint.public,
-                public_access_cidrs=list(endpoint.authorized_networks) if endpoint.public else None,
+                public_access_cidrs=with_egress(endpoint.authorized_networks, self._authorized_egress)
+                if endpoint.public else None,
             ),
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=self.kms_key.arn),

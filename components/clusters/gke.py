@@ -19,6 +19,8 @@ from .base import (
     ManagedClusterArgs,
     NodePoolSpec,
     exec_kubeconfig,
+    host_cidrs,
+    with_egress,
 )
 
 DEFAULT_SYSTEM_POOL = NodePoolSpec(machine_type="e2-standard-4")
@@ -74,6 +76,19 @@ def subnet_ranges(cidr: str) -> tuple[str, str, str]:
     return str(quarters[0]), str(services), str(pods)
 
 
+def manager_ranges(cidr: str) -> tuple[str, str, str]:
+    """(nodes, services, pods) for a MultiKueue manager sharing the VPC: the three free
+    quarters of the second quarter, beside the services range of `subnet_ranges`."""
+    net = ipaddress.ip_network(cidr)
+    quarters = list(net.subnets(prefixlen_diff=2))
+    _, services, nodes, pods = quarters[1].subnets(prefixlen_diff=2)
+    return str(nodes), str(services), str(pods)
+
+
+# A manager sharing the VPC gets a /22 of pod IPs at least: 4 nodes at GKE's /24 per node.
+MANAGER_MIN_PREFIX = 18
+
+
 class GkeCluster(ClusterComponent):
     """A GKE cluster hardened for CIS: private nodes, Workload Identity, shielded nodes,
     Dataplane V2, database encryption with Cloud KMS, no legacy ABAC or client certificates,
@@ -97,8 +112,24 @@ class GkeCluster(ClusterComponent):
     # install guide creates `gpu-operator-quota` for this).
     critical_pods_need_quota = True
 
-    def __init__(self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        args: GkeClusterArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        network_from: GkeCluster | None = None,
+        authorized_egress: pulumi.Input[list[str]] | None = None,
+        hosts_manager: bool = False,
+    ):
+        """`network_from`: run in that cluster's VPC (own subnet from `manager_ranges`, its
+        Cloud NAT). `hosts_manager`: a manager will: authorize its node and pod ranges on this
+        control plane's (private) endpoint. `authorized_egress`: more CIDRs for the master
+        authorized networks (the manager's NAT addresses)."""
         super().__init__(name, args, args.gpu_driver, opts)
+        internal = manager_ranges(args.network.cidr) if hosts_manager else ()
+        self._authorized = with_egress(
+            (*args.endpoint.authorized_networks, *(r for i, r in enumerate(internal) if i != 1)), authorized_egress)
         pools = self.gpu_pools
         self.gcp_provider = gcp.Provider(
             f"{name}-gcp",
@@ -109,7 +140,10 @@ class GkeCluster(ClusterComponent):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self._opts = pulumi.ResourceOptions(parent=self, provider=self.gcp_provider)
-        self._network(args)
+        if network_from is None:
+            self._network(args)
+        else:
+            self._shared_network(args, network_from)
         self._encryption(args)
         self._cluster(args)
         self.system_node_pool = self._node_pool(
@@ -134,10 +168,36 @@ class GkeCluster(ClusterComponent):
 
     def _network(self, args: GkeClusterArgs) -> None:
         name, o = self.name, self._opts
-        nodes, services, pods = subnet_ranges(args.network.cidr)
         self.vpc = gcp.compute.Network(f"{name}-vpc", auto_create_subnetworks=False, opts=o)
-        self.subnet = gcp.compute.Subnetwork(
-            f"{name}-nodes",
+        self.subnet = self._subnet(args, *subnet_ranges(args.network.cidr))
+        # Private nodes reach registries and Google APIs through Cloud NAT only, from a reserved
+        # address: remote API servers this cluster calls (MultiKueue) can allow exactly that.
+        router = gcp.compute.Router(f"{name}-router", network=self.vpc.id, region=args.region, opts=o)
+        self.nat_address = gcp.compute.Address(
+            f"{name}-nat-ip", region=args.region, address_type="EXTERNAL",
+            description=f"{args.cluster_name} Cloud NAT egress", opts=o,
+        )
+        self.egress_cidrs = self.nat_address.address.apply(lambda a: host_cidrs([a]))
+        gcp.compute.RouterNat(
+            f"{name}-nat",
+            router=router.name,
+            region=args.region,
+            nat_ip_allocate_option="MANUAL_ONLY",
+            nat_ips=[self.nat_address.self_link],
+            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            log_config=gcp.compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
+            opts=o,
+        )
+
+    def _shared_network(self, args: GkeClusterArgs, host: GkeCluster) -> None:
+        """A subnet of its own in `host`'s VPC; its Cloud NAT (all subnets) is our egress."""
+        self.vpc = host.vpc
+        self.subnet = self._subnet(args, *manager_ranges(host.args.network.cidr))
+        self.egress_cidrs = host.egress_cidrs
+
+    def _subnet(self, args: GkeClusterArgs, nodes: str, services: str, pods: str) -> gcp.compute.Subnetwork:
+        return gcp.compute.Subnetwork(
+            f"{self.name}-nodes",
             network=self.vpc.id,
             region=args.region,
             ip_cidr_range=nodes,
@@ -146,18 +206,7 @@ class GkeCluster(ClusterComponent):
                 gcp.compute.SubnetworkSecondaryIpRangeArgs(range_name="pods", ip_cidr_range=pods),
                 gcp.compute.SubnetworkSecondaryIpRangeArgs(range_name="services", ip_cidr_range=services),
             ],
-            opts=o,
-        )
-        # Private nodes reach registries and Google APIs through Cloud NAT only.
-        router = gcp.compute.Router(f"{name}-router", network=self.vpc.id, region=args.region, opts=o)
-        gcp.compute.RouterNat(
-            f"{name}-nat",
-            router=router.name,
-            region=args.region,
-            nat_ip_allocate_option="AUTO_ONLY",
-            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
-            log_config=gcp.compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
-            opts=o,
+            opts=self._opts,
         )
 
     def _encryption(self, args: GkeClusterArgs) -> None:
@@ -229,10 +278,10 @@ class GkeCluster(ClusterComponent):
                 enable_private_nodes=True, enable_private_endpoint=not public
             ),
             master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
-                cidr_blocks=[
+                cidr_blocks=pulumi.Output.from_input(self._authorized).apply(lambda cidrs: [
                     gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=c, display_name=c)
-                    for c in args.endpoint.authorized_networks
-                ],
+                    for c in cidrs
+                ]),
                 gcp_public_cidrs_access_enabled=False,
             ),
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(

@@ -14,7 +14,6 @@ from pulumi_policy import (
 
 from .common import (
     ADVISORY,
-    CIDR_CONFIG,
     CRITICAL,
     GPU_RESOURCE,
     HIGH,
@@ -25,7 +24,6 @@ from .common import (
     cis_eks,
     get,
     open_to_internet,
-    outside,
     platform,
 )
 
@@ -58,8 +56,6 @@ def _endpoint_private(args: ResourceValidationArgs, report: ReportViolation) -> 
         report("The EKS API endpoint is public with no CIDR allow list, so it is open to 0.0.0.0/0.", None)
     elif any(open_to_internet(c) for c in cidrs):
         report(f"The EKS API endpoint allows {', '.join(c for c in cidrs if open_to_internet(c))}.", None)
-    elif bad := outside(cidrs, list(args.get_config().get("allowedCidrs", []))):
-        report(f"The EKS API endpoint allows {', '.join(bad)}, outside the policy's allowedCidrs.", None)
 
 
 def _secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -129,7 +125,6 @@ POLICIES = (
         name="aws-eks-cluster-endpoint-private",
         description="The EKS API endpoint is private, or public only to an explicit CIDR allow list without 0.0.0.0/0.",
         validate=_endpoint_private, enforcement_level=MANDATORY, severity=CRITICAL, framework=aws_fsbp("EKS.1"),
-        config_schema=CIDR_CONFIG,
         remediation_steps="Keep `endpoint.public: false` (the default), or list your office/VPN CIDRs in "
                           "`endpoint.authorizedNetworks`; never 0.0.0.0/0.",
     ),

@@ -10,7 +10,6 @@ from pulumi_policy import (
 )
 
 from .common import (
-    CIDR_CONFIG,
     CRITICAL,
     GPU_RESOURCE,
     HIGH,
@@ -20,7 +19,6 @@ from .common import (
     get,
     only,
     open_to_internet,
-    outside,
     platform,
     resource_policy,
 )
@@ -55,8 +53,6 @@ def _api_access(args, report):
         report("The API server is public with no authorized IP ranges.", None)
     elif any(open_to_internet(r) for r in ranges):
         report("Authorized IP ranges include 0.0.0.0/0.", None)
-    elif bad := outside(ranges, list(args.get_config().get("allowedCidrs", []))):
-        report(f"Authorized IP ranges {', '.join(bad)} are outside the policy's allowedCidrs.", None)
 
 
 def _network_policy(args, report):
@@ -117,8 +113,7 @@ POLICIES = (
     _policy("azure-aks-cluster-api-access",
             "The API server is private, or public only to authorized IP ranges without 0.0.0.0/0.",
             _cluster(_api_access), MANDATORY, CRITICAL, "5.4.3",
-            "Keep endpoint.public false, or list your CIDRs in endpoint.authorizedNetworks.",
-            config_schema=CIDR_CONFIG),
+            "Keep endpoint.public false, or list your CIDRs in endpoint.authorizedNetworks."),
     _policy("azure-aks-cluster-network-policy", "A NetworkPolicy engine is enabled.", _cluster(_network_policy),
             MANDATORY, HIGH, "5.4.4", "Set networkProfile.networkPolicy to cilium (or azure)."),
     _policy("azure-aks-cluster-workload-identity", "The OIDC issuer and workload identity are enabled.",

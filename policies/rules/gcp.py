@@ -6,7 +6,6 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs
 
 from .common import (
     ADVISORY,
-    CIDR_CONFIG,
     CRITICAL,
     GPU_RESOURCE,
     HIGH,
@@ -17,7 +16,6 @@ from .common import (
     get,
     only,
     open_to_internet,
-    outside,
     platform,
     resource_policy,
 )
@@ -52,8 +50,6 @@ def _endpoint_restricted(args, report):
         report("The public control-plane endpoint has no authorized networks.", None)
     elif any(open_to_internet(c) for c in cidrs) or get(networks, "gcpPublicCidrsAccessEnabled") is True:
         report("Authorized networks open the control plane to the internet or to all Google Cloud IPs.", None)
-    elif bad := outside(cidrs, list(args.get_config().get("allowedCidrs", []))):
-        report(f"Authorized networks {', '.join(bad)} are outside the policy's allowedCidrs.", None)
 
 
 def _workload_identity(args, report):
@@ -125,8 +121,7 @@ POLICIES = (
     _policy("gcp-gke-cluster-endpoint-restricted",
             "The GKE control plane is private, or public only to authorized networks without 0.0.0.0/0.",
             _cluster(_endpoint_restricted), MANDATORY, CRITICAL, "5.6.3",
-            "Keep endpoint.public false, or list your CIDRs in endpoint.authorizedNetworks.",
-            config_schema=CIDR_CONFIG),
+            "Keep endpoint.public false, or list your CIDRs in endpoint.authorizedNetworks."),
     _policy("gcp-gke-cluster-workload-identity", "Workload Identity is enabled.", _cluster(_workload_identity),
             MANDATORY, HIGH, "5.2.2", "Set workloadIdentityConfig.workloadPool to <project>.svc.id.goog."),
     _policy("gcp-gke-cluster-shielded-nodes", "Shielded nodes with secure boot, on the cluster and every pool.",

@@ -12,7 +12,7 @@ from pulumi_policy import (
 )
 
 from .aws import EKS_NODE_GROUP, is_gpu_node_group
-from .common import GPU_RESOURCE, HIGH, MANDATORY, MEDIUM, TENANT_LABEL, get, platform
+from .common import CIDR_CONFIG, GPU_RESOURCE, HIGH, MANDATORY, MEDIUM, TENANT_LABEL, get, outside, platform
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
@@ -166,6 +166,44 @@ def _multikueue_checks(args: StackValidationArgs, report: ReportViolation) -> No
                    r.urn)
 
 
+# Addresses this stack's own clusters reach the internet from (NAT), by resource type.
+EGRESS_ADDRESSES = {"aws:ec2/eip:Eip": ("publicIp",), "gcp:compute/address:Address": ("address",)}
+
+
+def _endpoint_networks(r) -> list[str] | None:
+    """The allow list of a public API endpoint (None: private, or not a cluster)."""
+    p = r.props
+    if r.resource_type == "aws:eks/cluster:Cluster":
+        vpc = get(p, "vpcConfig", default={})
+        return None if get(vpc, "endpointPublicAccess", default=True) is False else list(
+            get(vpc, "publicAccessCidrs", default=[]))
+    if r.resource_type == "gcp:container/cluster:Cluster":
+        if get(p, "privateClusterConfig", "enablePrivateEndpoint") is True:
+            return None
+        return [get(c, "cidrBlock") for c in get(p, "masterAuthorizedNetworksConfig", "cidrBlocks", default=[])]
+    if r.resource_type == "azure-native:containerservice:ManagedCluster":
+        api = get(p, "apiServerAccessProfile", default={})
+        return None if get(api, "enablePrivateCluster") is True else list(get(api, "authorizedIPRanges", default=[]))
+    return None
+
+
+def _endpoint_allowed_networks(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Public API endpoints admit only the approved networks plus this stack's own egress
+    addresses (a MultiKueue manager's NAT), which the stack creates and so cannot be spoofed."""
+    allowed = list(args.get_config().get("allowedCidrs", []))
+    if not allowed:
+        return
+    own = {f"{get(r.props, *path)}/32" for r in args.resources
+           for path in [EGRESS_ADDRESSES.get(r.resource_type)] if path and get(r.props, *path)}
+    for r in args.resources:
+        networks = _endpoint_networks(r)
+        if networks is None:
+            continue
+        if bad := outside([c for c in networks if c not in own], allowed):
+            report(f"The public API endpoint allows {', '.join(map(str, bad))}, outside the policy's allowedCidrs "
+                   "and not an egress address of this stack.", r.urn)
+
+
 def _policy(name, description, validate, level, severity, reference, remediation, **extra):
     return StackValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level,
                                  severity=severity, framework=platform(reference), remediation_steps=remediation,
@@ -191,6 +229,11 @@ POLICIES = (
             "from deletion.", _production_protected, MANDATORY, HIGH, "resilience",
             "Leave clusters[].protect at its prod default (true).",
             config_schema=PolicyConfigSchema(properties={"productionStacks": {"type": "string", "default": "^prod"}})),
+    _policy("stack-endpoint-allowed-networks", "Public Kubernetes API endpoints (EKS, GKE, AKS) admit only the "
+            "policy's allowedCidrs and the stack's own NAT egress addresses.", _endpoint_allowed_networks, MANDATORY,
+            HIGH, "network-exposure",
+            "Keep endpoints private, or list only approved networks in authorizedNetworks; the MultiKueue "
+            "manager's egress is added by the program.", config_schema=CIDR_CONFIG),
     _policy("stack-kueue-multikueue-admission-checks", "ClusterQueues carry at most one MultiKueue admission "
             "check, never applied per flavor.", _multikueue_checks, MANDATORY, MEDIUM, "multikueue",
             "Use a single MultiKueue AdmissionCheck per ClusterQueue, without onFlavors."),
