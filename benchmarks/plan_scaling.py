@@ -92,8 +92,11 @@ def measure_ours(tenants: int, checks: bool = True) -> dict:
     start = time.perf_counter()
     plan_mod.run_validation(run, result)
     validation = time.perf_counter() - start
+    start = time.perf_counter()
+    plan_mod.run_rendering(run, result)
+    rendering = time.perf_counter() - start
     return {"resources": len(run.registrations), "wall": wall, "peakMiB": _peak_rss_mib(),
-            "policies": policies, "validation": validation, "exit": result.exit_code}
+            "policies": policies, "validation": validation, "rendering": rendering, "exit": result.exit_code}
 
 
 def measure_floor(resources: int, hand_off: bool = True) -> dict:
@@ -173,7 +176,7 @@ def main() -> None:
           f"{platform.system()} {platform.release()}; best of {args.repeat} fresh processes each")
     header = (f"{'tenants':>7} {'resources':>9} {'wall s':>8} {'peak MiB':>8} {'ms/res':>7} | "
               f"{'floor s':>8} {'floor MiB':>9} {'floor ms/res':>12} | {'ratio':>5} | {'policies s':>10} "
-              f"{'schemas s':>9} | runs ms/res (ours; floor)")
+              f"{'schemas s':>9} {'render s':>8} | runs ms/res (ours; floor)")
     print(header)
     rows = []
     for n in args.sizes:
@@ -195,7 +198,7 @@ def main() -> None:
                 + " ".join(f"{_per_resource(r):.2f}" for r in floor_runs))
         line = (f"{n:>7} {ours['resources']:>9} {ours['wall']:>8.1f} {peak:>8.0f} {per:>7.2f} | "
                 f"{floor['wall']:>8.1f} {floor['peakMiB']:>9.0f} {floor_per:>12.2f} | {per / floor_per:>5.2f} | "
-                f"{first['policies']:>10.1f} {first['validation']:>9.1f} | {runs}")
+                f"{first['policies']:>10.1f} {first['validation']:>9.1f} {first.get('rendering', 0):>8.1f} | {runs}")
         if sync_runs:
             sync_per = min(_per_resource(r) for r in sync_runs)
             line += f" | sync floor {sync_per:.2f} ms/res, ratio {per / sync_per:.2f}"
