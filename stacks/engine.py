@@ -67,7 +67,13 @@ class Run:
         return [r for r in self.registrations if r.type == type_]
 
     def get(self, urn: str) -> Registration | None:
-        return next((r for r in self.registrations if r.urn == urn), None)
+        # Indexed once per size of the run: the checks look up every object's provider and
+        # cluster, and a scan per lookup is quadratic at hundreds of tenants.
+        index = self.__dict__.get("_index")
+        if index is None or index[0] != len(self.registrations):
+            index = (len(self.registrations), {r.urn: r for r in self.registrations})
+            self.__dict__["_index"] = index
+        return index[1].get(urn)
 
     def one(self, type_: str, name: str) -> Registration:
         found = [r for r in self.registrations if r.type == type_ and r.name == name]
