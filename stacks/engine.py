@@ -75,6 +75,11 @@ class Run:
             self.__dict__["_index"] = index
         return index[1].get(urn)
 
+    def cluster_of(self, r: Registration) -> Registration | None:
+        """The cluster component a Kubernetes resource goes to: the parent of its provider."""
+        provider = self.get(r.provider_urn)
+        return self.get(provider.parent) if provider is not None else None
+
     def one(self, type_: str, name: str) -> Registration:
         found = [r for r in self.registrations if r.type == type_ and r.name == name]
         if len(found) != 1:

@@ -272,11 +272,6 @@ def _kubernetes_version(run: Run, r: Registration) -> str | None:
     return (run.component_outputs.get(provider.parent) or {}).get("kubernetesVersion")
 
 
-def _cluster_urn(run: Run, r: Registration) -> str:
-    provider = run.get(r.provider_urn)
-    return provider.parent if provider is not None else ""
-
-
 def run_validation(run: Run, result: PlanResult) -> None:
     upstream = validate.upstream_dir()
     objects = customs = releases = 0
@@ -291,7 +286,8 @@ def run_validation(run: Run, result: PlanResult) -> None:
             # (or, worse, both fight over it).
             meta = inputs.get("metadata") or {}
             group = str(inputs.get("apiVersion", "")).rpartition("/")[0]
-            key = (_cluster_urn(run, r), group, inputs.get("kind"), meta.get("namespace") or "", meta.get("name"))
+            cluster = run.cluster_of(r)
+            key = (cluster.urn if cluster else "", group, inputs.get("kind"), meta.get("namespace") or "", meta.get("name"))
             if key in seen:
                 result.findings.append(validate.Finding(
                     r.urn, "kubernetes", f"{inputs.get('kind')} {'/'.join(filter(None, key[3:]))} is also "
@@ -380,7 +376,7 @@ def plan(stack: str | None = None, config_file: Path | None = None, policy_confi
 def run_rendering(run: Run, result: PlanResult) -> None:
     """Render every Helm release with its pinned chart; admission and scheduling of its pods."""
     rendered = rendering.check(run, validate.upstream_dir())
-    result.findings += [validate.Finding(f.urn, f.kind, f.reason) for f in rendered.findings]
+    result.findings += rendered.findings
     result.checked["helmReleasesRendered"] = rendered.releases
     result.checked["podsChecked"] = rendered.pods
     result.skipped += rendered.skipped
@@ -507,13 +503,6 @@ def _pool_line(r: Registration, p: dict) -> str | None:
     return None
 
 
-def _cluster_of(run: Run, r: Registration) -> str:
-    """The cluster component a Kubernetes resource goes to (through its provider)."""
-    provider = run.get(r.provider_urn)
-    owner = run.get(provider.parent) if provider is not None else None
-    return owner.name if owner is not None else "?"
-
-
 def _highlights(run: Run) -> list[str]:
     """What a platform engineer looks for first: the clusters, their GPU pools and taints,
     the Helm releases and each tenant's namespace kit. Sorted, so two runs print the same."""
@@ -533,9 +522,11 @@ def _highlights(run: Run) -> list[str]:
     for rel in run.by_type(validate.HELM_RELEASE):
         p = plain(rel.inputs)
         tag = (p.get("values") or {}).get("image", {}).get("tag")
-        releases.append((_cluster_of(run, rel), str(p.get("namespace")), str(p.get("name")),
+        owner = run.cluster_of(rel)
+        cluster = owner.name if owner is not None else "?"
+        releases.append((cluster, str(p.get("namespace")), str(p.get("name")),
                          f"helm {p.get('name')} {p.get('chart')} {p.get('version')} in {p.get('namespace')} on "
-                         f"{_cluster_of(run, rel)}" + (f" (image {tag})" if tag else "")))
+                         f"{cluster}" + (f" (image {tag})" if tag else "")))
     out += [line for *_, line in sorted(releases)]
     tenants = []
     for tenant in (r for r in run.registrations if r.type == "ai-platform:tenancy:Tenant"):

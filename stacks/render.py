@@ -26,9 +26,11 @@ from pathlib import Path
 
 import yaml
 
-from .engine import Registration, Run, plain
+from components.addons import versions
 
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+from .engine import Registration, Run, plain
+from .validate import HELM_RELEASE, Finding
+
 CRITICAL_PRIORITIES = ("system-node-critical", "system-cluster-critical")
 _SPLIT = re.compile(r"(?:^|\s*\n)---\s*")
 _WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet", "Pod", "CronJob"}
@@ -57,13 +59,6 @@ class Pool:
 
 
 @dataclass
-class Finding:
-    urn: str
-    kind: str  # "admission" | "scheduling" | "render"
-    reason: str
-
-
-@dataclass
 class RenderResult:
     findings: list[Finding] = field(default_factory=list)
     releases: int = 0
@@ -72,7 +67,7 @@ class RenderResult:
 
 
 def chart_dir(upstream: Path, chart: str, version: str) -> Path:
-    return upstream / "charts-src" / f"{chart.rsplit('/', 1)[-1]}-{version}"
+    return upstream / "charts-src" / versions.Chart(chart, version, None, None).source
 
 
 @functools.cache
@@ -239,11 +234,6 @@ def pools_of(run: Run, cluster: Registration) -> list[Pool]:
     return pools
 
 
-def _cluster_of(run: Run, r: Registration) -> Registration | None:
-    provider = run.get(r.provider_urn)
-    return run.get(provider.parent) if provider is not None else None
-
-
 def check(run: Run, upstream: Path | None) -> RenderResult:
     """Render every release of the run and check admission and scheduling of its pods."""
     result = RenderResult()
@@ -252,14 +242,15 @@ def check(run: Run, upstream: Path | None) -> RenderResult:
         result.skipped.append(f"{len(releases)} Helm releases not rendered: chart sources not found "
                               f"(`<upstream>/charts-src`; see the README)")
         return result
-    by_cluster: dict[str, list[Registration]] = {}
+    objects: dict[str, list[dict]] = {}
     for r in run.resources:
         if r.custom and r.type.startswith("kubernetes:") and r.provider_urn:
-            owner = _cluster_of(run, r)
+            owner = run.cluster_of(r)
             if owner is not None:
-                by_cluster.setdefault(owner.urn, []).append(r)
+                objects.setdefault(owner.urn, []).append(plain(r.inputs))
+    facts: dict[str, _ClusterFacts] = {}
     for rel in releases:
-        cluster = _cluster_of(run, rel)
+        cluster = run.cluster_of(rel)
         if cluster is None:
             continue
         inputs = plain(rel.inputs)
@@ -273,10 +264,23 @@ def check(run: Run, upstream: Path | None) -> RenderResult:
             result.findings.append(Finding(rel.urn, "render", f"helm template fails: {exc}"))
             continue
         result.releases += 1
-        objects = [plain(o.inputs) for o in by_cluster.get(cluster.urn, [])]
-        result.findings += _check_release(rel, inputs, docs, objects, pools_of(run, cluster),
-                                          str((run.component_outputs.get(cluster.urn) or {}).get("cloud")), result)
+        if cluster.urn not in facts:
+            on = objects.get(cluster.urn, [])
+            facts[cluster.urn] = _ClusterFacts(
+                pools_of(run, cluster), _namespace_levels(on), on,
+                str((run.component_outputs.get(cluster.urn) or {}).get("cloud")))
+        result.findings += _check_release(rel, inputs, docs, facts[cluster.urn], result)
     return result
+
+
+@dataclass(frozen=True)
+class _ClusterFacts:
+    """What admission and scheduling depend on, per cluster (computed once)."""
+
+    pools: list[Pool]
+    levels: dict[str, str]
+    objects: list[dict]
+    cloud: str
 
 
 def _namespace_levels(objects: list[dict]) -> dict[str, str]:
@@ -298,10 +302,10 @@ def _priority_quota(objects: list[dict], namespace: str, priority: str) -> bool:
     return False
 
 
-def _check_release(rel: Registration, inputs: dict, docs: list[dict], objects: list[dict], pools: list[Pool],
-                   cloud: str, result: RenderResult) -> list[Finding]:
+def _check_release(rel: Registration, inputs: dict, docs: list[dict], cluster: _ClusterFacts,
+                   result: RenderResult) -> list[Finding]:
     findings = []
-    levels = _namespace_levels(objects)
+    pools, levels, objects, cloud = cluster.pools, cluster.levels, cluster.objects, cluster.cloud
     release_ns = str(inputs.get("namespace"))
     for doc in docs:
         meta = doc.get("metadata") or {}
@@ -334,10 +338,6 @@ def _check_release(rel: Registration, inputs: dict, docs: list[dict], objects: l
                                         f"{[t.get('key') for t in pod.get('tolerations') or []]}); pools: "
                                         + ", ".join(f"{p.name} taints {[t[0] for t in p.taints]}" for p in pools)))
     return findings
-
-
-def explain(finding: Finding) -> str:
-    return f"[{finding.kind}] {finding.urn}\n      {finding.reason}"
 
 
 __all__ = ["Pool", "check", "fits", "pod_specs", "pss_problems", "render_release"]

@@ -23,6 +23,7 @@ from kubernetes_validate import utils
 from referencing import Registry, Resource
 
 from components.addons import versions
+from components.addons.common import merge
 
 UPSTREAM_ENV = "AI_PLATFORM_UPSTREAM"
 # libyaml's loader: the Istio CRD bundle alone takes seconds with the pure-Python one.
@@ -121,13 +122,6 @@ def _values(path: Path) -> dict:
     return yaml.load(text, Loader=YAML_LOADER) or {}
 
 
-def _deep_merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _with_subcharts(defaults: dict, source: Path) -> dict:
     """The parent's defaults plus each bundled subchart's, under its name or alias (the keys
     Helm passes down), when the chart source is there."""
@@ -140,7 +134,7 @@ def _with_subcharts(defaults: dict, source: Path) -> dict:
         if sub.is_file():
             key = dep.get("alias") or dep["name"]
             own = out.get(key) if isinstance(out.get(key), dict) else {}
-            out[key] = _deep_merge(_values(sub), own)
+            out[key] = merge(_values(sub), own)
     return out
 
 
@@ -155,11 +149,9 @@ def chart_defaults(upstream: Path, values_file: str, root: str | None = None) ->
 
 
 def _chart_source(upstream: Path, values_file: str) -> Path:
-    """charts-src folder of a pinned chart, found by its values file's chart and version."""
-    for chart in versions.CHARTS:
-        if chart.values_file == values_file:
-            return upstream / "charts-src" / f"{chart.name.rsplit('/', 1)[-1]}-{chart.version}"
-    return upstream / "charts-src" / values_file.removesuffix(".values.yaml")
+    """charts-src folder of the pinned chart whose values file this is."""
+    chart = next((c for c in versions.CHARTS if c.values_file == values_file), None)
+    return upstream / "charts-src" / (chart.source if chart else values_file.removesuffix(".values.yaml"))
 
 
 # -- custom resources against the pinned CRDs ---------------------------------------------

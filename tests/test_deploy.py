@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from components.addons import observability, versions
+from components.addons import observability
 from components.clusters.aks import AksCluster, AksClusterArgs
 from components.clusters.base import GpuPoolError, GpuPoolSpec, GpuSharing, NetworkSpec, resolve_gpu_pool
 from components.clusters.eks import EksCluster, EksClusterArgs
-from stacks import render, validate
+from stacks import render
 from stacks.config import ConfigError, parse, physical_name
 
 from .conftest import CLOUD_STACKS, inputs, plan_config, run_component
@@ -241,14 +241,6 @@ def test_guaranteed_gpus_on_a_cluster_without_gpu_pools_are_a_config_error():
 def test_xid_alert_fires_on_a_new_error_not_forever():
     (rule,) = [r for g in observability.GPU_RULES for r in g["rules"] if r["alert"] == "GpuXidError"]
     assert "changes(DCGM_FI_DEV_XID_ERRORS[" in rule["expr"] and "!= 0" in rule["expr"]
-
-
-def test_plan_renders_with_the_published_knative_chart(tmp_path, charts):
-    result = plan_config(tmp_path, {"environment": "dev", "clusters": [
-        {"name": "primary", "cloud": "aws", "region": "us-west-2"}]})
-    assert result.exit_code == 0 and result.checked["helmReleasesRendered"] > 0
-    assert release(result.run, "knative-operator")["version"] == versions.KNATIVE_OPERATOR.version
-    assert validate.upstream_dir() is not None
 
 
 def test_two_objects_with_one_identity_on_a_cluster_fail_the_plan(tmp_path):

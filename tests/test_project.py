@@ -92,14 +92,10 @@ def test_upstream_download_writes_every_pinned_file(tmp_path, upstream):
         assert path.relative_to(tmp_path).parts[0] == local[path.name].parent.name
 
 
-def chart_source(upstream, chart):
-    return upstream / "charts-src" / f"{chart.name.rsplit('/', 1)[-1]}-{chart.version}"
-
-
 def test_every_pinned_chart_version_is_a_published_chart(upstream):
     """The published chart (sources as packaged) exists at exactly the version we pin."""
     for chart in versions.CHARTS:
-        src = chart_source(upstream, chart)
+        src = upstream / "charts-src" / chart.source
         assert (src / "Chart.yaml").is_file(), f"{chart.name} {chart.version}: no published chart {src.name}"
         published = str(yaml.safe_load((src / "Chart.yaml").read_text())["version"])
         assert published.lstrip("v") == chart.version.lstrip("v"), (chart, published)

@@ -23,6 +23,11 @@ class Chart:
     """Key the chart nests its defaults under (Istio uses `_internal_defaults_do_not_set`)."""
 
     @property
+    def source(self) -> str:
+        """Folder of the published chart (`helm pull`, unpacked): `<chart>-<version>`."""
+        return f"{self.name.rsplit('/', 1)[-1]}-{self.version}"
+
+    @property
     def values_file(self) -> str | None:
         return f"{self.upstream}.values.yaml" if self.upstream else None
 
