@@ -1,5 +1,5 @@
-"""The ai-platform CrossGuard policy pack. Rules live in `rules/` so tests and the
-offline plan use them without starting the pack's server."""
+"""The ai-platform CrossGuard policy pack. Rules live in `rules/` so that the offline plan
+can hand them to pulumi_policy's own Analyzer servicer in-process (stacks/analyzer.py)."""
 
 import os
 import sys
@@ -7,6 +7,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from pulumi_policy import PolicyPack  # noqa: E402
-from rules import ALL_POLICIES  # noqa: E402
+from rules import ALL_POLICIES, PACK_NAME  # noqa: E402
 
-PolicyPack(name="ai-platform", policies=list(ALL_POLICIES))
+PolicyPack(name=PACK_NAME, policies=list(ALL_POLICIES))

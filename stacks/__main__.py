@@ -20,8 +20,21 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--quiet", action="store_true", help="print only the summary when the plan passes")
     plan.add_argument("--policy-config", metavar="FILE",
                       help="policy pack config (default: policies/policy-config.<stack>.json, else policy-config.json)")
+    plan.add_argument("--served-pack", action="store_true",
+                      help="evaluate the policy pack through its own gRPC server, started as the Pulumi engine "
+                           "starts it (default: pulumi_policy's servicer in-process; the verdicts are the same)")
     policies = sub.add_parser("policies", help="list every policy of the pack (Markdown table, or --json)")
-    policies.add_argument("--json", action="store_true", help="a JSON array of {name, description, severity, enforcementLevel, framework}")
+    policies.add_argument("--json", action="store_true",
+                          help="a JSON array of {name, description, severity, enforcementLevel, framework, config}")
+    policy_sub = policies.add_subparsers(dest="policies_command", metavar="test")
+    ptest = policy_sub.add_parser(
+        "test", help="run allowed/disallowed policy samples through the served pack and print a table",
+        description="Exit 0 when every sample gives the expected verdict, 1 otherwise, 2 on malformed samples.")
+    ptest.add_argument("samples", help="folder of <policy>.yaml sample files (see tests/policy_samples)")
+    ptest.add_argument("--all", action="store_true", help="also fail when a policy of the pack has no allowed or "
+                                                          "no disallowed sample")
+    ptest.add_argument("--in-process", action="store_true",
+                       help="use pulumi_policy's servicer in this process instead of starting the pack's server")
     pre = sub.add_parser("preflight", help="check GPU instance offerings, GPU counts and EC2 quotas (AWS, boto3)",
                          description="Exit 0 clean, 1 on a blocking problem, 2 invalid config, 3 no credentials.")
     pre.add_argument("stack", nargs="?", help="stack name; reads Pulumi.<stack>.yaml (default: dev)")
@@ -34,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("config-reference", help="print the stack config reference (Markdown) generated from the schema")
     args = parser.parse_args(argv)
 
+    if args.command == "policies" and args.policies_command == "test":
+        from .policy_test import main as test_main
+
+        return test_main(args.samples, args.all, args.in_process)
     if args.command == "policies":
         import json
 
@@ -62,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "plan":
         from .plan import main as plan_main
 
-        return plan_main(args.stack, args.config, args.json, args.quiet, args.policy_config)
+        return plan_main(args.stack, args.config, args.json, args.quiet, args.policy_config, args.served_pack)
     return 2
 
 

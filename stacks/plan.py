@@ -8,33 +8,21 @@ validates every Kubernetes object and Helm values tree. A check, not a deploymen
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import traceback
 from dataclasses import dataclass, field
-from inspect import isawaitable
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pulumi_policy import (
-    PolicyCustomTimeouts,
-    PolicyProviderResource,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
 
 from components.addons import versions
 from policies.rules import ALL_POLICIES
 
+from . import analyzer, validate
 from . import config as stack_config
 from . import render as rendering
-from . import validate
 from .config import StackConfigError
 from .engine import Registration, Run, is_secret, plain, run_program
 from .platform import SOURCE_ENV
@@ -56,12 +44,7 @@ class PlanInputError(Exception):
         super().__init__("\n".join(lines))
 
 
-@dataclass
-class Violation:
-    policy: str
-    urn: str
-    level: str
-    message: str
+Violation = analyzer.Verdict
 
 
 @dataclass
@@ -154,30 +137,8 @@ def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
 # -- policies ----------------------------------------------------------------------------
 
 
-def _options(r: Registration) -> PolicyResourceOptions:
-    return PolicyResourceOptions(
-        protect=r.protect,
-        ignore_changes=list(r.ignore_changes),
-        delete_before_replace=None,
-        aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
-        parent=r.parent or None,
-    )
-
-
-def _await(result: Any) -> None:
-    """Policies may return an awaitable; run it to completion."""
-    if isawaitable(result):
-
-        async def wait() -> None:
-            await result
-
-        asyncio.run(wait())
-
-
 POLICY_DIR = REPO / "policies"
-LEVELS = ("advisory", "mandatory", "remediate", "disabled")
+LEVELS = analyzer.LEVEL_NAMES
 
 
 def policy_config_file(stack: str) -> Path:
@@ -186,8 +147,16 @@ def policy_config_file(stack: str) -> Path:
     return specific if specific.is_file() else POLICY_DIR / "policy-config.json"
 
 
+def _reconcile(pack, doc: dict, label: str) -> dict[str, dict]:
+    config, problems = analyzer.reconcile(analyzer.policy_infos(pack.info()), doc, label)
+    if problems:
+        raise PlanInputError(problems)
+    return config
+
+
 def read_policy_config(path: Path | None) -> dict:
-    """The `--policy-pack-config` document: {policy: level | {enforcementLevel?, params...}, all?: level}."""
+    """The `--policy-pack-config` document: {policy: level | {enforcementLevel?, params...}, all?: level},
+    checked as the CLI checks it (known policies, levels, parameters against each policy's schema)."""
     if path is None or not Path(path).is_file():
         return {}
     label = Path(path).name
@@ -195,71 +164,25 @@ def read_policy_config(path: Path | None) -> dict:
         doc = json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:
         raise PlanInputError([f"{label}: not valid JSON at line {exc.lineno}: {exc.msg}"]) from None
-    known = {p.name for p in ALL_POLICIES} | {"all"}
-    problems = [f"{label}: {name}: no such policy" for name in doc if name not in known]
-    for name, value in doc.items():
-        level = value if isinstance(value, str) else (value or {}).get("enforcementLevel") if isinstance(value, dict) else None
-        if level is not None and level not in LEVELS:
-            problems.append(f"{label}: {name}: enforcement level must be one of {', '.join(LEVELS)}")
-    if problems:
-        raise PlanInputError(problems)
+    if not isinstance(doc, dict):
+        raise PlanInputError([f"{label}: must be a JSON object of policy name -> level or settings"])
+    with analyzer.InProcessPack() as pack:
+        _reconcile(pack, doc, label)
     return doc
 
 
-def _policy_settings(policy, config: dict) -> tuple[str, dict]:
-    """(enforcement level, config values with schema defaults) for one policy."""
-    level = policy.enforcement_level.value if policy.enforcement_level else "advisory"
-    level = config.get("all", level) if isinstance(config.get("all"), str) else level
-    entry = config.get(policy.name)
-    values = {}
-    if policy.config_schema is not None:
-        values = {k: v["default"] for k, v in (policy.config_schema.properties or {}).items() if "default" in v}
-    if isinstance(entry, str):
-        level = entry
-    elif isinstance(entry, dict):
-        level = entry.get("enforcementLevel", level)
-        values.update({k: v for k, v in entry.items() if k != "enforcementLevel"})
-    return level, values
-
-
-def run_policies(run: Run, policies=ALL_POLICIES, config: dict | None = None) -> list[Violation]:
-    """Every policy on every registration, as the engine would hand them to the pack:
-    resource policies see inputs, stack policies see outputs (camelCase wire names).
-    `config` is a policy-pack config document (enforcement overrides, parameters)."""
-    resources = [r for r in run.registrations if r.type != "pulumi:pulumi:Stack"]
-    providers = {
-        r.urn: PolicyProviderResource(r.type, plain(r.inputs), r.urn, r.name)
-        for r in resources
-        if r.type.startswith("pulumi:providers:")
-    }
-    violations: list[Violation] = []
-
-    def reporter(policy, default_urn: str, level: str):
-        def report(message: str, urn: str | None = None) -> None:
-            violations.append(Violation(policy.name, urn or default_urn, level, message))
-
-        return report
-
-    for policy in policies:
-        level, values = _policy_settings(policy, config or {})
-        if level == "disabled":
-            continue
-        if isinstance(policy, ResourceValidationPolicy):
-            for r in resources:
-                args = ResourceValidationArgs(
-                    r.type, plain(r.inputs), r.urn, r.name, _options(r), providers.get(r.provider_urn), config=values
-                )
-                _await(policy.validate(args, reporter(policy, r.urn, level)))
-        elif isinstance(policy, StackValidationPolicy):
-            stack_resources = [
-                PolicyResource(
-                    r.type, plain(r.outputs or r.inputs), r.urn, r.name, _options(r),
-                    providers.get(r.provider_urn), None, [], {},
-                )
-                for r in resources
-            ]
-            _await(policy.validate(StackValidationArgs(stack_resources, config=values), reporter(policy, "", level)))
-    return violations
+def run_policies(run: Run, policies=None, config: dict | None = None, served: bool = False) -> list[Violation]:
+    """The pack's verdicts on a run, through pulumi_policy's Analyzer (in-process, or the served
+    pack over gRPC): resource policies see each resource's inputs, stack policies every
+    resource's outputs. `config` is a policy-pack config document. A crash of the pack, which
+    fails a real `pulumi preview`, is a mandatory violation here."""
+    pack = analyzer.ServedPack() if served else analyzer.InProcessPack(policies)
+    with pack:
+        try:
+            settings = _reconcile(pack, config or {}, "policy config")
+            return analyzer.evaluate(pack, run.registrations, settings, run.stack, run.project)
+        except analyzer.PackError as exc:
+            return [Violation("policy-pack", "", "mandatory", str(exc))]
 
 
 # -- schema validation -------------------------------------------------------------------
@@ -340,7 +263,8 @@ def run_validation(run: Run, result: PlanResult) -> None:
 # -- the plan ----------------------------------------------------------------------------
 
 
-def plan(stack: str | None = None, config_file: Path | None = None, policy_config: Path | None = None) -> PlanResult:
+def plan(stack: str | None = None, config_file: Path | None = None, policy_config: Path | None = None,
+         served_pack: bool = False) -> PlanResult:
     path = Path(config_file) if config_file else stack_file(stack or "dev")
     stack = stack or stack_name_for(path)
     result = PlanResult(stack=stack, source=path.name)
@@ -367,7 +291,7 @@ def plan(stack: str | None = None, config_file: Path | None = None, policy_confi
         return result
     if run.error is not None:
         raise run.error
-    result.violations = run_policies(run, config=result.policy_config)
+    result.violations = run_policies(run, config=result.policy_config, served=served_pack)
     run_validation(run, result)
     run_rendering(run, result)
     return result
@@ -581,10 +505,11 @@ def render(result: PlanResult) -> str:
 
 def main(
     stack: str | None, config_file: str | None, json_file: str | None, quiet: bool = False,
-    policy_config: str | None = None,
+    policy_config: str | None = None, served_pack: bool = False,
 ) -> int:
     try:
-        result = plan(stack, Path(config_file) if config_file else None, Path(policy_config) if policy_config else None)
+        result = plan(stack, Path(config_file) if config_file else None, Path(policy_config) if policy_config else None,
+                      served_pack)
     except Exception:  # noqa: BLE001 - a program bug, not a user mistake: show it whole
         traceback.print_exc()
         return EXIT_FAILED

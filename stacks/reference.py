@@ -55,12 +55,28 @@ def markdown() -> str:
     return "\n".join(lines)
 
 
+def _param_summary(name: str, schema: dict) -> str:
+    kind = schema.get("type", "")
+    if kind == "array":
+        item = schema.get("items", {})
+        kind = f"list of {'objects' if item.get('type') == 'object' else item.get('type', 'values')}"
+    if "format" in schema:
+        kind += f" ({schema['format']})"
+    default = schema.get("default")
+    if isinstance(default, list) and len(default) > 3:
+        shown = f"{len(default)} entries"
+    else:
+        shown = "[]" if default == [] else str(default).replace("'", "")
+    return f"`{name}`: {kind}, default {shown}"
+
+
 def policy_rows() -> list[dict]:
     from policies.rules import ALL_POLICIES
 
     out = []
     for p in ALL_POLICIES:
         fw = p.framework
+        config = dict(p.config_schema.properties or {}) if p.config_schema is not None else {}
         out.append(
             {
                 "name": p.name,
@@ -68,15 +84,25 @@ def policy_rows() -> list[dict]:
                 "severity": p.severity.value if p.severity else "",
                 "enforcementLevel": p.enforcement_level.value if p.enforcement_level else "advisory",
                 "framework": f"{fw.name} {fw.reference}" if fw else "",
+                "config": config,
             }
         )
     return out
 
 
 def policy_markdown() -> str:
-    lines = ["| policy | severity | level | framework | what it checks |", "| --- | --- | --- | --- | --- |"]
+    from policies.rules.kubernetes import PLATFORM_EXEMPTIONS
+
+    lines = ["| policy | severity | level | framework | what it checks | config |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for r in policy_rows():
+        config = "; ".join(_param_summary(k, v) for k, v in r["config"].items()) or "-"
         lines.append(
-            f"| `{r['name']}` | {r['severity']} | {r['enforcementLevel']} | {r['framework']} | {r['description']} |"
+            f"| `{r['name']}` | {r['severity']} | {r['enforcementLevel']} | {r['framework']} | {r['description']} "
+            f"| {config} |"
         )
+    lines += ["", "Default exemptions (the `exemptions` parameter of the pod policies; namespace + a glob on the "
+              "workload's name):", "", "| namespace | component | why | exempt from |", "| --- | --- | --- | --- |"]
+    for namespace, component, reason, checks in PLATFORM_EXEMPTIONS:
+        lines.append(f"| `{namespace}` | `{component}` | {reason} | {', '.join(checks)} |")
     return "\n".join(lines)

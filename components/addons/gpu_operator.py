@@ -106,6 +106,14 @@ class GpuOperator(pulumi.ComponentResource):
             },
             cluster.gpu_operator_values,
         )
+        if values.get("toolkit", {}).get("enabled", True):
+            # NVIDIA's hardening: the runtime ignores NVIDIA_VISIBLE_DEVICES in unprivileged
+            # containers (CUDA images set it to `all`), so a pod sees only the GPUs the device plugin
+            # gives it, by CDI (the chart's default, cdi.enabled). Where the node image brings its own
+            # toolkit (EKS), the operator cannot set this.
+            env = [*values.get("toolkit", {}).get("env", []),
+                   {"name": "ACCEPT_NVIDIA_VISIBLE_DEVICES_ENVVAR_WHEN_UNPRIVILEGED", "value": "false"}]
+            values = merge(values, {"toolkit": {"env": env}})
         self.release = release(
             f"{name}-release", versions.GPU_OPERATOR, ns.metadata.name, values, self, cluster,
             depends_on=[*before, *(depends_on or [])],

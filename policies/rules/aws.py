@@ -23,6 +23,8 @@ from .common import (
     aws_fsbp,
     cis_eks,
     get,
+    is_list,
+    items,
     open_to_internet,
     platform,
 )
@@ -33,15 +35,17 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 KMS_KEY = "aws:kms/key:Key"
 ASG_TAG = "aws:autoscaling/tag:Tag"
 AUDIT_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-# p*/g* instance families carry NVIDIA GPUs.
-_GPU_INSTANCE = re.compile(r"^(p\d+[a-z-]*|g\d+[a-z]*)\.")
+# Instance families with NVIDIA GPUs: p (p3, p4d, p5e, p6-b200, p6e-gb200...), g (g4dn, g5, g5g, g6,
+# g6e, g6f...) and gr6; g4ad carries AMD GPUs. https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
+_GPU_INSTANCE = re.compile(r"^(p[0-9]+[a-z]*(-[a-z0-9]+)?|g[0-9]+[a-z]*|gr[0-9]+[a-z]*)\.")
+_NOT_NVIDIA = re.compile(r"^g4ad\.")
 
 
 def is_gpu_node_group(props) -> bool:
     ami = str(get(props, "amiType", default=""))
     if "NVIDIA" in ami or "GPU" in ami:
         return True
-    return any(_GPU_INSTANCE.match(str(t)) for t in get(props, "instanceTypes", default=[]))
+    return any(_GPU_INSTANCE.match(str(t)) and not _NOT_NVIDIA.match(str(t)) for t in items(get(props, "instanceTypes")))
 
 
 def _endpoint_private(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -51,7 +55,7 @@ def _endpoint_private(args: ResourceValidationArgs, report: ReportViolation) -> 
     # EKS turns public access on when the field is left out.
     if get(vpc, "endpointPublicAccess", default=True) is False:
         return
-    cidrs = get(vpc, "publicAccessCidrs", default=[])
+    cidrs = [str(c) for c in items(get(vpc, "publicAccessCidrs"))]
     if not cidrs:
         report("The EKS API endpoint is public with no CIDR allow list, so it is open to 0.0.0.0/0.", None)
     elif any(open_to_internet(c) for c in cidrs):
@@ -62,15 +66,17 @@ def _secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) -
     if args.resource_type != EKS_CLUSTER:
         return
     configs = get(args.props, "encryptionConfig", default={})
-    configs = configs if isinstance(configs, list) else [configs]
-    if not any("secrets" in get(c, "resources", default=[]) and get(c, "provider", "keyArn") for c in configs):
+    # One object in the provider's schema; a list in the EKS API and some programs.
+    configs = items(configs) if is_list(configs) else [configs]
+    if not any("secrets" in items(get(c, "resources")) and get(c, "provider", "keyArn") for c in configs):
         report("Kubernetes secrets are not envelope-encrypted with a KMS key.", None)
 
 
 def _audit_logs(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != EKS_CLUSTER:
         return
-    missing = [t for t in AUDIT_LOG_TYPES if t not in get(args.props, "enabledClusterLogTypes", default=[])]
+    enabled = [str(t) for t in items(get(args.props, "enabledClusterLogTypes"))]
+    missing = [t for t in AUDIT_LOG_TYPES if t not in enabled]
     if missing:
         report(f"Control-plane log types not enabled: {', '.join(missing)}.", None)
 
@@ -93,7 +99,7 @@ def _imdsv2(args: ResourceValidationArgs, report: ReportViolation) -> None:
 def _gpu_group_tainted(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != EKS_NODE_GROUP or not is_gpu_node_group(args.props):
         return
-    taints = get(args.props, "taints", default=[])
+    taints = items(get(args.props, "taints"))
     if not any(get(t, "key") == GPU_RESOURCE and get(t, "effect") in ("NO_SCHEDULE", "NO_EXECUTE") for t in taints):
         report(f"GPU node group has no {GPU_RESOURCE} NoSchedule taint: any pod could land on (and pin) its GPUs.", None)
 
@@ -112,7 +118,7 @@ def _gpu_asg_discovery_tags(args: StackValidationArgs, report: ReportViolation) 
         if r.resource_type != EKS_NODE_GROUP or not is_gpu_node_group(r.props):
             continue
         cluster = get(r.props, "clusterName", default="")
-        for asg in get(r.props, "resources", 0, "autoscalingGroups", default=[]):
+        for asg in [g for res in items(get(r.props, "resources")) for g in items(get(res, "autoscalingGroups"))]:
             keys = tags.get(get(asg, "name", default=""), set())
             needed = {"k8s.io/cluster-autoscaler/enabled", f"k8s.io/cluster-autoscaler/{cluster}",
                       f"k8s.io/cluster-autoscaler/node-template/resources/{GPU_RESOURCE}"}

@@ -17,6 +17,7 @@ from .common import (
     MEDIUM,
     cis_aks,
     get,
+    items,
     only,
     open_to_internet,
     platform,
@@ -28,6 +29,9 @@ AKS_AGENT_POOL = "azure-native:containerservice:AgentPool"
 DIAGNOSTIC_SETTING = "azure-native:monitor:DiagnosticSetting"
 SYSTEM_TAINT = "CriticalAddonsOnly=true:NoSchedule"
 AUDIT_CATEGORIES = {"kube-audit", "kube-audit-admin"}
+# Category groups that include kube-audit(-admin) for AKS:
+# https://learn.microsoft.com/azure/aks/monitor-aks-reference#resource-logs
+AUDIT_CATEGORY_GROUPS = {"audit", "allLogs"}
 
 
 _cluster = only(AKS_CLUSTER)
@@ -48,7 +52,7 @@ def _api_access(args, report):
     api = get(args.props, "apiServerAccessProfile", default={})
     if get(api, "enablePrivateCluster") is True:
         return
-    ranges = get(api, "authorizedIPRanges", default=[])
+    ranges = [str(c) for c in items(get(api, "authorizedIPRanges"))]
     if not ranges:
         report("The API server is public with no authorized IP ranges.", None)
     elif any(open_to_internet(r) for r in ranges):
@@ -76,9 +80,9 @@ def _gpu_and_system_taints(args: ResourceValidationArgs, report: ReportViolation
     if args.resource_type == AKS_AGENT_POOL:
         pools = [args.props]
     elif args.resource_type == AKS_CLUSTER:
-        pools = get(args.props, "agentPoolProfiles", default=[])
+        pools = items(get(args.props, "agentPoolProfiles"))
     for pool in pools:
-        taints = get(pool, "nodeTaints", default=[])
+        taints = [str(t) for t in items(get(pool, "nodeTaints"))]
         name = get(pool, "name", default=get(pool, "agentPoolName", default="?"))
         if get(pool, "mode") == "System" and SYSTEM_TAINT not in taints:
             report(f"System pool {name} is not tainted {SYSTEM_TAINT}.", None)
@@ -92,8 +96,9 @@ def _audit_diagnostics(args: StackValidationArgs, report: ReportViolation) -> No
     audited = set()
     for r in args.resources:
         if r.resource_type == DIAGNOSTIC_SETTING:
-            logs = get(r.props, "logs", default=[])
-            if any(get(log, "category") in AUDIT_CATEGORIES and get(log, "enabled") is True for log in logs):
+            logs = items(get(r.props, "logs"))
+            if any((get(log, "category") in AUDIT_CATEGORIES or get(log, "categoryGroup") in AUDIT_CATEGORY_GROUPS)
+                   and get(log, "enabled") is True for log in logs):
                 audited.add(get(r.props, "resourceUri"))
     for r in args.resources:
         if r.resource_type == AKS_CLUSTER and get(r.props, "id") not in audited:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import (
@@ -16,6 +16,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
     Severity,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 GPU_RESOURCE = "nvidia.com/gpu"
 TENANT_LABEL = "ai-platform.io/tenant"
@@ -23,12 +24,23 @@ MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
 CRITICAL, HIGH, MEDIUM, LOW = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
 
 
+def is_list(value: Any) -> bool:
+    """A list as the engine hands it to a rule: a `Sequence` proxy, never a plain `list`."""
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
+def items(value: Any) -> list:
+    """The elements of a list-shaped value; [] for anything else (a wrong type is not a list)."""
+    return list(value) if is_list(value) else []
+
+
 def get(props: Any, *path: str | int, default: Any = None) -> Any:
-    """props[path[0]][path[1]]..., or `default` where anything is missing."""
+    """props[path[0]][path[1]]..., or `default` where anything is missing. Works on the
+    engine's proxies (Mapping / Sequence) and on plain dicts and lists alike."""
     current = props
     for part in path:
         if isinstance(part, int):
-            if not isinstance(current, (list, tuple)) or len(current) <= part:
+            if not is_list(current) or len(current) <= part:
                 return default
             current = current[part]
         else:
@@ -36,6 +48,27 @@ def get(props: Any, *path: str | int, default: Any = None) -> Any:
                 return default
             current = current[part]
     return default if current is None else current
+
+
+class Deferred:
+    """Runs checks element by element so that a value computed during preview (the engine's
+    proxies raise `UnknownValueError` on it) hides only its own element: violations found
+    elsewhere are still reported, and the policy says "can't run" only if some element could
+    not be checked (`finish`)."""
+
+    def __init__(self) -> None:
+        self.unknown: UnknownValueError | None = None
+
+    def run(self, check: Callable, *args: Any) -> Any:
+        try:
+            return check(*args)
+        except UnknownValueError as exc:
+            self.unknown = self.unknown or exc
+            return None
+
+    def finish(self) -> None:
+        if self.unknown is not None:
+            raise self.unknown
 
 
 def open_to_internet(cidr: str) -> bool:
@@ -62,9 +95,28 @@ def outside(cidrs: list[str], allowed: list[str]) -> list[str]:
     return out
 
 
-CIDR_CONFIG = PolicyConfigSchema(
-    properties={"allowedCidrs": {"type": "array", "items": {"type": "string"}, "default": []}}
+
+CIDR_PATTERN = (
+    # IPv4 with a prefix of 0-32, or IPv6 with 0-128 (RE2- and Python-compatible, no look-arounds).
+    r"^(((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+    r"/(3[0-2]|[12]?[0-9])|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))$"
 )
+
+
+def bad_cidrs(cidrs) -> list[str]:
+    """Entries of a CIDR list that do not parse (an IPv6 typo can pass the schema's pattern)."""
+    out = []
+    for c in items(cidrs):
+        try:
+            ipaddress.ip_network(str(c), strict=False)
+        except ValueError:
+            out.append(str(c))
+    return out
+
+
+CIDR_CONFIG = PolicyConfigSchema(properties={"allowedCidrs": {
+    "type": "array", "items": {"type": "string", "pattern": CIDR_PATTERN}, "uniqueItems": True, "default": [],
+    "description": "Networks (CIDR) a public Kubernetes API endpoint may admit; [] admits any but 0.0.0.0/0."}})
 
 
 def framework(name: str, version: str, reference: str) -> PolicyComplianceFramework:
@@ -117,38 +169,109 @@ def resource_policy(name, description, validate, level, severity, framework, rem
 
 # -- workloads ------------------------------------------------------------------------------
 
-_POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+# Kinds whose objects hold no pod to run, although some carry fields named like a pod spec's.
+_NO_PODS = ("CustomResourceDefinition", "ConfigMap", "Secret", "Release", "Chart", "ConfigGroup", "ConfigFile",
+            "Directory", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+# Where a computed value may hide a pod: under these keys an unknown is reported as such.
+_POD_KEYS = ("spec", "template", "jobTemplate", "containers", "initContainers", "ephemeralContainers")
+_POD_SUFFIXES = ("Spec", "Specs", "Template", "Templates", "Jobs", "Groups", "GroupSpecs")
+_SERVING_COMPONENTS = ("predictor", "transformer", "explainer")
+_MAX_DEPTH = 12
 
 
-def pod_specs(resource_type: str, props: Mapping) -> Iterator[tuple[str, Mapping]]:
-    """(where, pod spec) for every pod this object would run: core workload kinds and
-    KServe InferenceService components."""
+def kind_of(resource_type: str) -> str:
+    """The Kubernetes kind of a Pulumi type; `*Patch` (server-side apply) types count as their kind."""
     kind = resource_type.rsplit(":", 1)[-1]
-    if not resource_type.startswith("kubernetes:"):
-        return
-    if kind == "Pod":
-        yield "spec", get(props, "spec", default={})
-    elif kind in _POD_TEMPLATE_KINDS:
-        yield "spec.template.spec", get(props, "spec", "template", "spec", default={})
-    elif kind == "CronJob":
-        yield "spec.jobTemplate.spec.template.spec", get(
-            props, "spec", "jobTemplate", "spec", "template", "spec", default={})
-    elif kind == "InferenceService":
-        for component in ("predictor", "transformer", "explainer"):
-            spec = get(props, "spec", component)
-            if isinstance(spec, Mapping):
-                # An InferenceService component is a pod spec whose model is one more container.
-                containers = list(get(spec, "containers", default=[]))
-                for key, value in spec.items():
-                    if isinstance(value, Mapping) and ("storageUri" in value or "modelFormat" in value):
-                        containers.append({"name": key, **value})
-                yield f"spec.{component}", {**spec, "containers": containers}
+    return kind.removesuffix("Patch") if resource_type.startswith("kubernetes:") and kind.endswith("Patch") else kind
 
 
-def containers(pod: Mapping) -> Iterator[tuple[str, Mapping]]:
+def group_of(resource_type: str) -> str:
+    """`apps` for kubernetes:apps/v1:Deployment, `core` for core kinds."""
+    middle = resource_type.split(":")[1] if resource_type.count(":") >= 2 else ""
+    return middle.split("/")[0]
+
+
+def _may_hide_pods(key: str) -> bool:
+    return key in _POD_KEYS or key.endswith(_POD_SUFFIXES)
+
+
+def pod_specs(resource_type: str, props: Mapping, deferred: Deferred | None = None) -> list[tuple[str, Mapping, Mapping]]:
+    """(where, pod spec, pod metadata) for every pod this object would run: a Pod, any workload
+    with a pod template (core kinds, JobSet, the Kubeflow training jobs, RayJob, LeaderWorkerSet,
+    Knative Services, `*Patch` resources...), found by shape rather than by a list of kinds, and
+    each KServe InferenceService component (whose model is one more container). A value
+    computed during preview where a pod could be is recorded in `deferred`."""
+    if not resource_type.startswith("kubernetes:") or kind_of(resource_type) in _NO_PODS:
+        return []
+    deferred = deferred or Deferred()
+    found: list[tuple[str, Mapping, Mapping]] = []
+    serving = kind_of(resource_type) == "InferenceService"
+
+    def child(node, key, path):
+        try:
+            return node[key]
+        except UnknownValueError:
+            if _may_hide_pods(str(key)) or isinstance(key, int):
+                deferred.unknown = deferred.unknown or UnknownValueError(UNKNOWN_STRING, path + [str(key)])
+            return None
+
+    def walk(node, path: list[str], meta: Mapping, depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            return
+        if isinstance(node, Mapping):
+            pods = child(node, "containers", path) if "containers" in node else None
+            component = serving and len(path) == 2 and path[0] == "spec" and path[1] in _SERVING_COMPONENTS
+            if is_list(pods) or component:
+                found.append((".".join(path), _serving_pod(node) if component else node, meta))
+                return
+            inner_meta = child(node, "metadata", path) if "metadata" in node else None
+            for key in list(node):
+                if key == "metadata":
+                    continue
+                value = child(node, key, path)
+                if isinstance(value, (Mapping, Sequence)) and not isinstance(value, str):
+                    walk(value, [*path, str(key)], inner_meta if isinstance(inner_meta, Mapping) else meta, depth + 1)
+        elif is_list(node):
+            for i in range(len(node)):
+                value = child(node, i, path)
+                if isinstance(value, (Mapping, Sequence)) and not isinstance(value, str):
+                    walk(value, path[:-1] + [f"{path[-1]}[{i}]"] if path else [f"[{i}]"], meta, depth + 1)
+
+    top_meta = props.get("metadata") if isinstance(props, Mapping) and "metadata" in props else None
+    top_meta = top_meta if isinstance(top_meta, Mapping) else {}
+    for root in ("spec", "template"):  # a PodTemplate keeps its pod under `template`
+        if isinstance(props, Mapping) and root in props:
+            value = child(props, root, [])
+            if isinstance(value, Mapping):
+                walk(value, [root], top_meta, 1)
+    return found
+
+
+def _serving_pod(spec: Mapping) -> Mapping:
+    # An InferenceService component is a pod spec whose model is one more container.
+    extra = [{"name": key, **value} for key, value in spec.items()
+             if isinstance(value, Mapping) and ("storageUri" in value or "modelFormat" in value)]
+    if not extra:
+        return spec
+    return {**spec, "containers": [*items(get(spec, "containers")), *extra]}
+
+
+UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def containers(pod: Mapping, deferred: Deferred | None = None) -> list[tuple[str, Mapping]]:
+    """(where, container) for every container of a pod spec; an unknown container (or list of
+    them) is recorded in `deferred` and skipped, so the others are still checked."""
+    deferred = deferred or Deferred()
+    out = []
     for field in ("initContainers", "containers", "ephemeralContainers"):
-        for i, c in enumerate(get(pod, field, default=[])):
-            yield f"{field}[{i}]({get(c, 'name', default='?')})", c
+        listed = deferred.run(get, pod, field)
+        for i in range(len(listed) if is_list(listed) else 0):
+            c = deferred.run(listed.__getitem__, i)
+            if isinstance(c, Mapping):
+                name = deferred.run(get, c, "name")
+                out.append((f"{field}[{i}]({name if isinstance(name, str) else '?'})", c))
+    return out
 
 
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")

@@ -14,6 +14,7 @@ from .common import (
     MEDIUM,
     cis_gke,
     get,
+    items,
     only,
     open_to_internet,
     platform,
@@ -25,6 +26,14 @@ GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
 
 
 _cluster = only(GKE_CLUSTER)
+# Machine series whose GPUs come with the machine type, no guestAccelerators needed.
+GPU_MACHINE_SERIES = ("a2-", "a3-", "a4-", "a4x-", "g2-", "g4-")
+
+
+def is_gpu_node_pool(props) -> bool:
+    config = get(props, "nodeConfig", default={})
+    return bool(items(get(config, "guestAccelerators"))) or str(
+        get(config, "machineType", default="")).startswith(GPU_MACHINE_SERIES)
 
 
 def _node_configs(args: ResourceValidationArgs) -> list[tuple[str, dict]]:
@@ -44,8 +53,10 @@ def _private_nodes(args, report):
 def _endpoint_restricted(args, report):
     if get(args.props, "privateClusterConfig", "enablePrivateEndpoint") is True:
         return
+    if get(args.props, "controlPlaneEndpointsConfig", "ipEndpointsConfig", "enabled") is False:
+        return  # no IP endpoint: only the DNS endpoint, which IAM authorizes
     networks = get(args.props, "masterAuthorizedNetworksConfig")
-    cidrs = [get(b, "cidrBlock", default="") for b in get(networks, "cidrBlocks", default=[])]
+    cidrs = [get(b, "cidrBlock", default="") for b in items(get(networks, "cidrBlocks"))]
     if networks is None or not cidrs:
         report("The public control-plane endpoint has no authorized networks.", None)
     elif any(open_to_internet(c) for c in cidrs) or get(networks, "gcpPublicCidrsAccessEnabled") is True:
@@ -96,9 +107,9 @@ def _release_channel(args, report):
 
 
 def _gpu_pool_tainted(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != GKE_NODE_POOL or not get(args.props, "nodeConfig", "guestAccelerators"):
+    if args.resource_type != GKE_NODE_POOL or not is_gpu_node_pool(args.props):
         return
-    taints = get(args.props, "nodeConfig", "taints", default=[])
+    taints = items(get(args.props, "nodeConfig", "taints"))
     if not any(get(t, "key") == GPU_RESOURCE and get(t, "effect") in ("NO_SCHEDULE", "NO_EXECUTE") for t in taints):
         report(f"GPU node pool has no {GPU_RESOURCE} NoSchedule taint.", None)
 

@@ -4,6 +4,7 @@ create, images, Services, RBAC, Helm charts and tenant namespaces."""
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Mapping
 
 from pulumi_policy import (
@@ -14,23 +15,29 @@ from pulumi_policy import (
 )
 
 from .common import (
+    ADVISORY,
+    GPU_RESOURCE,
     HIGH,
     MANDATORY,
     MEDIUM,
     TENANT_LABEL,
+    Deferred,
     cis_eks,
     containers,
+    framework,
     get,
     image_tag,
+    is_list,
+    items,
+    kind_of,
     platform,
     pod_specs,
     pss,
     registry,
 )
 
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
-SERVICE = "kubernetes:core/v1:Service"
-NAMESPACE = "kubernetes:core/v1:Namespace"
+HELM_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Chart")
+HELM_RELEASE = HELM_TYPES[0]
 # Annotations that make a LoadBalancer Service internal, per cloud.
 INTERNAL_LB_ANNOTATIONS = {
     "service.beta.kubernetes.io/aws-load-balancer-internal": ("true",),
@@ -43,90 +50,218 @@ DEFAULT_REGISTRIES = [
     "registry.k8s.io", "nvcr.io", "quay.io", "ghcr.io", "gcr.io", "*.gcr.io", "*-docker.pkg.dev",
     "mcr.microsoft.com", "public.ecr.aws", "*.dkr.ecr.*.amazonaws.com", "docker.io",
 ]
+REGISTRY_PATTERN = r"^[a-z0-9*]([a-z0-9*.:-]*[a-z0-9*])?$"
 SAFE_CAPABILITIES = {"NET_BIND_SERVICE"}
+# Environment variables the NVIDIA container runtime reads to choose devices and driver features.
+NVIDIA_DEVICE_ENV = ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_MIG_CONFIG_DEVICES",
+                     "NVIDIA_MIG_MONITOR_DEVICES", "NVIDIA_IMEX_CHANNELS")
+CDI_ANNOTATION_PREFIX = "cdi.k8s.io/"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+# Workloads Kueue does not admit (serving scales on traffic): no queue label expected.
+SERVING_KINDS = ("InferenceService", "InferenceGraph", "ServingRuntime")
+
+# -- exemptions -------------------------------------------------------------------------------
+
+# Platform components that need host access, by policy. Exemptions apply only in these namespaces
+# (the platform's; tenants can never be given one of these names, see components/tenancy.py),
+# so a tenant namespace cannot use an exemption whatever its workloads are called.
+PLATFORM_NAMESPACES = ("cert-manager", "default", "gpu-operator", "istio-system", "knative-operator",
+                       "knative-serving", "kserve", "kube-node-lease", "kube-public", "kube-system",
+                       "kueue-system", "monitoring")
+_PRIVILEGED, _HOST_NS, _HOST_PATH = "privileged", "host-namespaces", "host-path"
+_RESTRICTED = ("privilege-escalation", "run-as-non-root", "capabilities", "seccomp")
+_NVIDIA = "nvidia-env"
+_GPU_OPERATOR_OPERAND = (_PRIVILEGED, _HOST_PATH, *_RESTRICTED, _NVIDIA)
+PLATFORM_EXEMPTIONS = (
+    # (namespace, component: a glob on the workload's name, why, what it may do)
+    ("gpu-operator", "nvidia-driver-daemonset*", "NVIDIA driver: loads kernel modules on the host",
+     (*_GPU_OPERATOR_OPERAND, _HOST_NS)),
+    ("gpu-operator", "nvidia-container-toolkit-daemonset*",
+     "NVIDIA Container Toolkit: installs and configures the container runtime on the host", _GPU_OPERATOR_OPERAND),
+    ("gpu-operator", "nvidia-device-plugin-daemonset*",
+     "device plugin: registers GPUs with the kubelet through its host socket", _GPU_OPERATOR_OPERAND),
+    ("gpu-operator", "nvidia-mig-manager*", "MIG manager: repartitions GPUs on the host",
+     (*_GPU_OPERATOR_OPERAND, _HOST_NS)),
+    ("gpu-operator", "nvidia-operator-validator*", "validator: checks driver, toolkit and plugin on each node",
+     _GPU_OPERATOR_OPERAND),
+    ("gpu-operator", "gpu-feature-discovery*", "GPU feature discovery: reads GPU properties to label nodes",
+     _GPU_OPERATOR_OPERAND),
+    ("gpu-operator", "nvidia-dcgm-exporter*", "DCGM exporter: reads telemetry of every GPU on the node",
+     (_HOST_PATH, *_RESTRICTED, _NVIDIA)),
+    ("gpu-operator", "*node-feature-discovery-worker*", "NFD worker: reads host hardware to label nodes",
+     (_HOST_PATH, *_RESTRICTED)),
+    ("kube-system", "istio-cni-node*", "Istio CNI: installs the CNI plugin on the host and redirects pod traffic",
+     (_PRIVILEGED, _HOST_NS, _HOST_PATH, *_RESTRICTED)),
+    ("monitoring", "*prometheus-node-exporter*", "node exporter: reads the host's /proc and /sys",
+     (_HOST_NS, _HOST_PATH, *_RESTRICTED)),
+)
+COMPONENT_PATTERN = r"^[*]?[a-z0-9][a-z0-9.-]{2,}[*]?$"
 
 
-def _pods(check: Callable[[str, Mapping, ReportViolation], None]):
-    """Run `check(where, pod_spec, report)` on every pod spec the object would run."""
+def default_exemptions(check: str) -> list[dict]:
+    return [{"namespace": ns, "component": component, "reason": reason}
+            for ns, component, reason, checks in PLATFORM_EXEMPTIONS if check in checks]
+
+
+def exemptions_schema(check: str) -> PolicyConfigSchema:
+    return PolicyConfigSchema(properties={"exemptions": {
+        "type": "array", "default": default_exemptions(check),
+        "description": "Platform components allowed to break this rule: {namespace (a platform namespace), "
+                       "component (glob on the workload's name, 3+ literal characters), reason}.",
+        "items": {"type": "object", "additionalProperties": False, "required": ["namespace", "component", "reason"],
+                  "properties": {"namespace": {"type": "string", "enum": list(PLATFORM_NAMESPACES)},
+                                 "component": {"type": "string", "pattern": COMPONENT_PATTERN},
+                                 "reason": {"type": "string", "minLength": 10}}}}})
+
+
+def _workload(args: ResourceValidationArgs) -> tuple[str, str]:
+    name = get(args.props, "metadata", "name", default=args.name)
+    return str(get(args.props, "metadata", "namespace", default="default")), str(name)
+
+
+def _exempt(args: ResourceValidationArgs) -> bool:
+    namespace, name = _workload(args)
+    if namespace not in PLATFORM_NAMESPACES:
+        return False
+    for entry in items(args.get_config().get("exemptions")):
+        if isinstance(entry, Mapping) and entry.get("namespace") == namespace and \
+                fnmatch.fnmatchcase(name, str(entry.get("component", ""))):
+            return True
+    return False
+
+
+# -- pods -------------------------------------------------------------------------------------
+
+PodCheck = Callable[[str, Mapping, Mapping, ReportViolation], None]
+ContainerCheck = Callable[[str, Mapping, Mapping, ReportViolation], None]
+
+
+def _pods(pod_check: PodCheck | None = None, container_check: ContainerCheck | None = None, exemptible=True):
+    """Run the checks on every pod spec (and each of its containers) the object would run, one
+    element at a time: a value computed during preview hides only its own element."""
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        for where, pod in pod_specs(args.resource_type, args.props):
-            check(where, pod, report)
+        deferred = Deferred()
+        if exemptible and deferred.run(_exempt, args):
+            return
+        for where, pod, meta in pod_specs(args.resource_type, args.props, deferred):
+            if pod_check is not None:
+                deferred.run(pod_check, where, pod, meta, report)
+            if container_check is not None:
+                for name, c in containers(pod, deferred):
+                    deferred.run(container_check, f"{where}.{name}", c, pod, report)
+        deferred.finish()
 
     return validate
 
 
-def _privileged(where, pod, report):
-    for name, c in containers(pod):
-        if get(c, "securityContext", "privileged") is True:
-            report(f"{where}.{name} runs privileged.", None)
+def _privileged(where, c, pod, report):
+    if get(c, "securityContext", "privileged") is True:
+        report(f"{where} runs privileged.", None)
 
 
-def _host_namespaces(where, pod, report):
+def _host_namespaces(where, pod, meta, report):
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         if get(pod, field) is True:
             report(f"{where} shares the host's namespace ({field}).", None)
 
 
-def _host_path(where, pod, report):
-    for v in get(pod, "volumes", default=[]):
+def _host_path(where, pod, meta, report):
+    for v in items(get(pod, "volumes")):
         if get(v, "hostPath"):
             report(f"{where} mounts hostPath volume {get(v, 'name')}.", None)
 
 
-def _privilege_escalation(where, pod, report):
-    for name, c in containers(pod):
-        if get(c, "securityContext", "allowPrivilegeEscalation") is not False:
-            report(f"{where}.{name} does not set allowPrivilegeEscalation: false.", None)
+def _privilege_escalation(where, c, pod, report):
+    if get(c, "securityContext", "allowPrivilegeEscalation") is not False:
+        report(f"{where} does not set allowPrivilegeEscalation: false.", None)
 
 
-def _run_as_non_root(where, pod, report):
-    pod_level = get(pod, "securityContext", "runAsNonRoot")
-    for name, c in containers(pod):
-        container_level = get(c, "securityContext", "runAsNonRoot")
-        if container_level is False or (container_level is None and pod_level is not True):
-            report(f"{where}.{name} may run as root (runAsNonRoot).", None)
-        if get(c, "securityContext", "runAsUser") == 0:
-            report(f"{where}.{name} runs as UID 0.", None)
+def _run_as_non_root(where, c, pod, report):
+    container_level = get(c, "securityContext", "runAsNonRoot")
+    if container_level is False or (container_level is None and get(pod, "securityContext", "runAsNonRoot") is not True):
+        report(f"{where} may run as root (runAsNonRoot).", None)
+    user = get(c, "securityContext", "runAsUser", default=get(pod, "securityContext", "runAsUser"))
+    if user == 0:
+        report(f"{where} runs as UID 0.", None)
 
 
-def _capabilities(where, pod, report):
-    for name, c in containers(pod):
-        caps = get(c, "securityContext", "capabilities", default={})
-        if "ALL" not in get(caps, "drop", default=[]):
-            report(f"{where}.{name} does not drop ALL capabilities.", None)
-        if extra := set(get(caps, "add", default=[])) - SAFE_CAPABILITIES:
-            report(f"{where}.{name} adds capabilities {sorted(extra)}.", None)
+def _capabilities(where, c, pod, report):
+    caps = get(c, "securityContext", "capabilities", default={})
+    if "ALL" not in [str(x) for x in items(get(caps, "drop"))]:
+        report(f"{where} does not drop ALL capabilities.", None)
+    if extra := {str(x) for x in items(get(caps, "add"))} - SAFE_CAPABILITIES:
+        report(f"{where} adds capabilities {sorted(extra)}.", None)
 
 
-def _seccomp(where, pod, report):
-    allowed = ("RuntimeDefault", "Localhost")
-    pod_level = get(pod, "securityContext", "seccompProfile", "type")
-    for name, c in containers(pod):
-        level = get(c, "securityContext", "seccompProfile", "type", default=pod_level)
-        if level not in allowed:
-            report(f"{where}.{name} has no RuntimeDefault/Localhost seccomp profile.", None)
+def _seccomp(where, c, pod, report):
+    level = get(c, "securityContext", "seccompProfile", "type",
+                default=get(pod, "securityContext", "seccompProfile", "type"))
+    if level not in ("RuntimeDefault", "Localhost"):
+        report(f"{where} has no RuntimeDefault/Localhost seccomp profile.", None)
 
 
-def _images(args: ResourceValidationArgs):
-    for where, pod in pod_specs(args.resource_type, args.props):
-        for name, c in containers(pod):
-            if get(c, "image"):
-                yield f"{where}.{name}", str(get(c, "image"))
+def _nvidia_env(where, c, pod, report):
+    for e in items(get(c, "env")):
+        if get(e, "name") in NVIDIA_DEVICE_ENV:
+            report(f"{where} sets {get(e, 'name')}: GPUs come only from requesting nvidia.com/gpu.", None)
+
+
+def _cdi_annotations(where, pod, meta, report):
+    for key in get(meta, "annotations", default={}):
+        if str(key).startswith(CDI_ANNOTATION_PREFIX):
+            report(f"{where} is annotated {key}: CDI devices come only from the device plugin.", None)
+
+
+def _requests_gpu(c) -> bool:
+    resources = get(c, "resources", default={})
+    keys = [*get(resources, "limits", default={}), *get(resources, "requests", default={})]
+    return any(str(k) == GPU_RESOURCE or str(k).startswith("nvidia.com/mig-") for k in keys)
+
+
+def _queue_label(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    namespace, _ = _workload(args)
+    if namespace in PLATFORM_NAMESPACES or kind_of(args.resource_type) in SERVING_KINDS:
+        return
+    deferred = Deferred()
+    top = get(args.props, "metadata", "labels", default={})
+    for where, pod, meta in pod_specs(args.resource_type, args.props, deferred):
+        gpu = [name for name, c in containers(pod, deferred) if deferred.run(_requests_gpu, c)]
+        if gpu and QUEUE_LABEL not in top and QUEUE_LABEL not in get(meta, "labels", default={}):
+            report(f"{where} requests GPUs ({', '.join(gpu)}) without the {QUEUE_LABEL} label: Kueue does not "
+                   "queue it, so it bypasses the tenant's ClusterQueue and fair sharing.", None)
+    deferred.finish()
+
+
+def _images(args: ResourceValidationArgs, deferred: Deferred):
+    out = []
+    for where, pod, _ in pod_specs(args.resource_type, args.props, deferred):
+        for name, c in containers(pod, deferred):
+            image = deferred.run(get, c, "image")
+            if image:
+                out.append((f"{where}.{name}", str(image)))
+    return out
 
 
 def _image_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    for where, image in _images(args):
+    deferred = Deferred()
+    for where, image in _images(args, deferred):
         tag = image_tag(image)
         if tag is None or tag == "latest":
             report(f"{where} uses an unpinned image {image!r}.", None)
+    deferred.finish()
 
 
 def _image_registry(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    allowed = list(args.get_config().get("allowedRegistries") or DEFAULT_REGISTRIES)
-    for where, image in _images(args):
-        if not any(fnmatch.fnmatch(registry(image), pattern) for pattern in allowed):
-            report(f"{where} pulls {image!r} from {registry(image)}, not an allowed registry.", None)
+    config = args.get_config()
+    # Present but empty means no registry is allowed: never fall back to the defaults.
+    allowed = [str(p) for p in items(config.get("allowedRegistries", DEFAULT_REGISTRIES))]
+    deferred = Deferred()
+    for where, image in _images(args, deferred):
+        if not any(fnmatch.fnmatchcase(registry(image), pattern) for pattern in allowed):
+            report(f"{where} pulls {image!r} from {registry(image)}, not an allowed registry"
+                   f"{'' if allowed else ' (allowedRegistries is empty)'}.", None)
+    deferred.finish()
 
 
 def _internal(annotations: Mapping) -> bool:
@@ -138,70 +273,143 @@ def _services_in_values(values, path="values"):
     if isinstance(values, Mapping):
         svc = values.get("service")
         if isinstance(svc, Mapping) and svc.get("type") == "LoadBalancer":
-            yield f"{path}.service", svc.get("annotations") or {}
+            annotations = svc.get("annotations")
+            yield f"{path}.service", annotations if isinstance(annotations, Mapping) else {}
         for key, value in values.items():
             yield from _services_in_values(value, f"{path}.{key}")
+    elif is_list(values):
+        for i, value in enumerate(values):
+            yield from _services_in_values(value, f"{path}[{i}]")
 
 
 def _internal_lb(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type == SERVICE and get(args.props, "spec", "type") == "LoadBalancer":
-        if not _internal(get(args.props, "metadata", "annotations", default={})):
+    if args.resource_type.startswith("kubernetes:core/v1:Service") and kind_of(args.resource_type) == "Service":
+        if get(args.props, "spec", "type") == "LoadBalancer" and \
+                not _internal(get(args.props, "metadata", "annotations", default={})):
             report("LoadBalancer Service without the cloud's internal annotation would be internet-facing.", None)
-    elif args.resource_type == HELM_RELEASE:
+    elif args.resource_type in HELM_TYPES:
         for where, annotations in _services_in_values(get(args.props, "values", default={})):
             if not _internal(annotations):
                 report(f"Helm {where} is a LoadBalancer without the cloud's internal annotation.", None)
 
 
 def _no_cluster_admin(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    kind = args.resource_type.rsplit(":", 1)[-1]
+    kind = kind_of(args.resource_type)
     if not args.resource_type.startswith("kubernetes:rbac.authorization.k8s.io/") or kind not in (
-        "RoleBinding", "ClusterRoleBinding"):
+            "RoleBinding", "ClusterRoleBinding"):
         return
     if get(args.props, "roleRef", "name") == "cluster-admin":
-        subjects = ", ".join(f"{get(s, 'kind')}/{get(s, 'name')}" for s in get(args.props, "subjects", default=[]))
-        report(f"{kind} grants cluster-admin to {subjects or 'nobody'}.", None)
+        subjects = ", ".join(f"{get(s, 'kind')}/{get(s, 'name')}" for s in items(get(args.props, "subjects")))
+        report(f"{args.resource_type.rsplit(':', 1)[-1]} grants cluster-admin to {subjects or 'nobody'}.", None)
+
+
+EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$")
 
 
 def _chart_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != HELM_RELEASE:
+    if args.resource_type not in HELM_TYPES:
         return
     version = str(get(args.props, "version", default=""))
-    if not version or version == "latest" or any(ch in version for ch in "^~*><|x ") or version.endswith(".x"):
+    if not EXACT_VERSION.match(version):
         report(f"Helm chart {get(args.props, 'chart')} is not pinned to an exact version ({version or 'none'}).", None)
 
 
 def _tenant_pod_security(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != NAMESPACE:
+    if not args.resource_type.startswith("kubernetes:core/v1:Namespace") or kind_of(args.resource_type) != "Namespace":
         return
     labels = get(args.props, "metadata", "labels", default={})
     if TENANT_LABEL in labels and labels.get("pod-security.kubernetes.io/enforce") != "restricted":
         report("Tenant namespace does not enforce Pod Security 'restricted'.", None)
 
 
-def _pss(name, check, level, description, remediation):
+# GPU Operator values that keep unprivileged containers from choosing GPUs by environment variable.
+_ENVVAR_UNPRIVILEGED = "ACCEPT_NVIDIA_VISIBLE_DEVICES_ENVVAR_WHEN_UNPRIVILEGED"
+_AS_VOLUME_MOUNTS = "ACCEPT_NVIDIA_VISIBLE_DEVICES_AS_VOLUME_MOUNTS"
+
+
+def _env_value(env, name: str) -> str | None:
+    for e in items(env):
+        if get(e, "name") == name:
+            return str(get(e, "value", default=""))
+    return None
+
+
+def _gpu_operator_isolation(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """NVIDIA's hardening: the toolkit ignores NVIDIA_VISIBLE_DEVICES in unprivileged containers,
+    and the device plugin hands devices over by CDI (the chart's default) or volume mounts.
+    https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/ (config.toml)"""
+    if args.resource_type not in HELM_TYPES or not str(get(args.props, "chart", default="")).endswith("gpu-operator"):
+        return
+    values = get(args.props, "values", default={})
+    if get(values, "toolkit", "enabled") is False:
+        args.not_applicable("the NVIDIA Container Toolkit is preinstalled on the nodes (toolkit.enabled: false); "
+                            "its configuration belongs to the node image")
+    if _env_value(get(values, "toolkit", "env"), _ENVVAR_UNPRIVILEGED) != "false":
+        report(f"toolkit.env does not set {_ENVVAR_UNPRIVILEGED}=false: an unprivileged container that sets "
+               "NVIDIA_VISIBLE_DEVICES=all (as CUDA base images do) sees every GPU of its node.", None)
+    strategy = _env_value(get(values, "devicePlugin", "env"), "DEVICE_LIST_STRATEGY")
+    cdi = get(values, "cdi", "enabled") is not False
+    if strategy == "volume-mounts":
+        if _env_value(get(values, "toolkit", "env"), _AS_VOLUME_MOUNTS) != "true":
+            report(f"devicePlugin uses volume-mounts but toolkit.env does not set {_AS_VOLUME_MOUNTS}=true.", None)
+    elif strategy not in (None, "cdi-annotations", "cdi-cri", "cdi-annotations,cdi-cri") or not cdi:
+        report("The device plugin hands GPUs to containers by environment variable: set cdi.enabled: true "
+               "(or devicePlugin.env DEVICE_LIST_STRATEGY=volume-mounts).", None)
+
+
+def _pod_policy(name, description, remediation, check_id, fw, *, pod_check=None, container_check=None):
     return ResourceValidationPolicy(
-        name=name, description=description, validate=_pods(check), enforcement_level=MANDATORY,
-        severity=HIGH, framework=pss(level), remediation_steps=remediation,
+        name=name, description=description, validate=_pods(pod_check, container_check), enforcement_level=MANDATORY,
+        severity=HIGH, framework=fw, remediation_steps=remediation, config_schema=exemptions_schema(check_id),
     )
 
 
+def _pss(name, check_id, level, description, remediation, **checks):
+    return _pod_policy(name, description, remediation, check_id, pss(level), **checks)
+
+
 POLICIES = (
-    _pss("kubernetes-pod-no-privileged", _privileged, "baseline", "No privileged containers.",
-         "Remove securityContext.privileged."),
-    _pss("kubernetes-pod-no-host-namespaces", _host_namespaces, "baseline",
-         "Pods do not share the host's network, PID or IPC namespace.", "Remove hostNetwork/hostPID/hostIPC."),
-    _pss("kubernetes-pod-no-host-path", _host_path, "baseline", "Pods mount no hostPath volumes.",
-         "Use a PersistentVolumeClaim, ConfigMap or emptyDir instead."),
-    _pss("kubernetes-pod-no-privilege-escalation", _privilege_escalation, "restricted",
-         "Containers set allowPrivilegeEscalation: false.", "Set securityContext.allowPrivilegeEscalation: false."),
-    _pss("kubernetes-pod-run-as-non-root", _run_as_non_root, "restricted", "Containers run as non-root.",
-         "Set securityContext.runAsNonRoot: true (pod or container) and a non-zero runAsUser."),
-    _pss("kubernetes-pod-drop-capabilities", _capabilities, "restricted",
+    _pss("kubernetes-pod-no-privileged", "privileged", "baseline", "No privileged containers.",
+         "Remove securityContext.privileged.", container_check=_privileged),
+    _pss("kubernetes-pod-no-host-namespaces", "host-namespaces", "baseline",
+         "Pods do not share the host's network, PID or IPC namespace.", "Remove hostNetwork/hostPID/hostIPC.",
+         pod_check=_host_namespaces),
+    _pss("kubernetes-pod-no-host-path", "host-path", "baseline", "Pods mount no hostPath volumes.",
+         "Use a PersistentVolumeClaim, ConfigMap or emptyDir instead.", pod_check=_host_path),
+    _pss("kubernetes-pod-no-privilege-escalation", "privilege-escalation", "restricted",
+         "Containers set allowPrivilegeEscalation: false.", "Set securityContext.allowPrivilegeEscalation: false.",
+         container_check=_privilege_escalation),
+    _pss("kubernetes-pod-run-as-non-root", "run-as-non-root", "restricted", "Containers run as non-root.",
+         "Set securityContext.runAsNonRoot: true (pod or container) and a non-zero runAsUser.",
+         container_check=_run_as_non_root),
+    _pss("kubernetes-pod-drop-capabilities", "capabilities", "restricted",
          "Containers drop ALL capabilities and add none but NET_BIND_SERVICE.",
-         "Set securityContext.capabilities.drop: [ALL]."),
-    _pss("kubernetes-pod-seccomp", _seccomp, "restricted", "Pods use the RuntimeDefault (or Localhost) seccomp profile.",
-         "Set securityContext.seccompProfile.type: RuntimeDefault."),
+         "Set securityContext.capabilities.drop: [ALL].", container_check=_capabilities),
+    _pss("kubernetes-pod-seccomp", "seccomp", "restricted",
+         "Pods use the RuntimeDefault (or Localhost) seccomp profile.",
+         "Set securityContext.seccompProfile.type: RuntimeDefault.", container_check=_seccomp),
+    _pod_policy("kubernetes-pod-no-gpu-device-selection", "Pods do not choose GPUs themselves: no "
+                "NVIDIA_VISIBLE_DEVICES / NVIDIA_DRIVER_CAPABILITIES (or other NVIDIA runtime variables) and no "
+                "cdi.k8s.io/ annotations.",
+                "Request GPUs with resources.limits nvidia.com/gpu and let the device plugin choose them; "
+                "remove the variables and annotations.", "nvidia-env",
+                framework("NVIDIA Container Toolkit", "1.17", "accept-nvidia-visible-devices-envvar-when-unprivileged"),
+                pod_check=_cdi_annotations, container_check=_nvidia_env),
+    ResourceValidationPolicy(
+        name="kubernetes-gpu-operator-device-isolation",
+        description="The GPU Operator keeps unprivileged containers from selecting GPUs by environment variable "
+                    "(toolkit ignores NVIDIA_VISIBLE_DEVICES; devices handed over by CDI or volume mounts).",
+        validate=_gpu_operator_isolation, enforcement_level=MANDATORY, severity=HIGH,
+        framework=framework("NVIDIA Container Toolkit", "1.17", "accept-nvidia-visible-devices-envvar-when-unprivileged"),
+        remediation_steps=f"Set toolkit.env {_ENVVAR_UNPRIVILEGED}=false and keep cdi.enabled: true (GpuOperator "
+                          "does both where the operator manages the toolkit).",
+    ),
+    ResourceValidationPolicy(
+        name="kubernetes-gpu-workload-queue-label",
+        description=f"Workloads that request GPUs outside the platform's namespaces carry the {QUEUE_LABEL} label.",
+        validate=_queue_label, enforcement_level=ADVISORY, severity=MEDIUM, framework=platform("gpu-fair-sharing"),
+        remediation_steps=f"Label the workload (or its pod template) {QUEUE_LABEL}: <the tenant's LocalQueue>.",
+    ),
     ResourceValidationPolicy(
         name="kubernetes-image-pinned", description="Images are pinned to a tag other than latest, or a digest.",
         validate=_image_pinned, enforcement_level=MANDATORY, severity=MEDIUM, framework=platform("supply-chain"),
@@ -211,7 +419,9 @@ POLICIES = (
         name="kubernetes-image-allowed-registry", description="Images come only from allowed registries (configurable).",
         validate=_image_registry, enforcement_level=MANDATORY, severity=MEDIUM, framework=cis_eks("5.1.4"),
         config_schema=PolicyConfigSchema(properties={"allowedRegistries": {
-            "type": "array", "items": {"type": "string"}, "default": DEFAULT_REGISTRIES}}),
+            "type": "array", "minItems": 1, "uniqueItems": True, "default": DEFAULT_REGISTRIES,
+            "items": {"type": "string", "pattern": REGISTRY_PATTERN},
+            "description": "Registry host patterns (globs: *.gcr.io); at least one."}}),
         remediation_steps="Mirror the image into an allowed registry, or add the registry to allowedRegistries in "
                           "the policy config.",
     ),
@@ -223,13 +433,14 @@ POLICIES = (
                           "'true'), or expose through the mesh's internal gateway.",
     ),
     ResourceValidationPolicy(
-        name="kubernetes-rolebinding-no-cluster-admin", description="No RoleBinding or ClusterRoleBinding grants "
-        "cluster-admin.", validate=_no_cluster_admin, enforcement_level=MANDATORY, severity=HIGH,
+        name="kubernetes-rolebinding-no-cluster-admin", description="No RoleBinding or ClusterRoleBinding (or patch "
+        "of one) grants cluster-admin.", validate=_no_cluster_admin, enforcement_level=MANDATORY, severity=HIGH,
         framework=cis_eks("4.1.1"), remediation_steps="Bind tenants to the built-in admin/view ClusterRoles in their "
                                                      "namespace.",
     ),
     ResourceValidationPolicy(
-        name="kubernetes-helm-chart-pinned", description="Helm charts are pinned to an exact version.",
+        name="kubernetes-helm-chart-pinned", description="Helm charts (helm.sh/v3 Release, helm.sh/v4 Chart) are "
+        "pinned to an exact version.",
         validate=_chart_pinned, enforcement_level=MANDATORY, severity=MEDIUM, framework=platform("supply-chain"),
         remediation_steps="Pin the chart in components/addons/versions.py.",
     ),
