@@ -58,6 +58,24 @@ def test_gpu_operator_driver_mode_follows_each_clouds_guidance(cloud_plans):
     assert gke_pools and all(p["gke-no-default-nvidia-gpu-device-plugin"] == "true" for p in gke_pools)
 
 
+def test_unprivileged_containers_cannot_pick_gpus_where_the_operator_runs_the_toolkit(cloud_plans, upstream):
+    from stacks import render
+
+    for cloud, plan in cloud_plans.items():
+        values = release(plan.run, "gpu-operator")
+        (policy,) = [d for d in render.render_release(upstream, values) if d["kind"] == "ClusterPolicy"]
+        spec = policy["spec"]
+        env = {e["name"]: e["value"] for e in spec["toolkit"].get("env") or []}
+        if cloud == "aws":  # the NVIDIA AMI brings its own toolkit: the operator must leave it alone
+            assert spec["toolkit"]["enabled"] is False and not env
+            continue
+        assert spec["toolkit"]["enabled"] is True, cloud
+        assert env.get("ACCEPT_NVIDIA_VISIBLE_DEVICES_ENVVAR_WHEN_UNPRIVILEGED") == "false", cloud
+        # Devices reach containers by CDI, not by the variable the runtime now ignores.
+        assert spec["cdi"]["enabled"] is True, cloud
+        assert not any(e["name"] == "DEVICE_LIST_STRATEGY" for e in spec["devicePlugin"].get("env") or []), cloud
+
+
 def test_gpu_operator_tolerates_gpu_taints_and_exports_dcgm_to_prometheus(prod_plan):
     values = release(prod_plan.run, "gpu-operator")["values"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values["daemonsets"]["tolerations"]
