@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,15 +256,20 @@ class ServedPack(InProcessPack):
     """The pack's own Analyzer server, started the way the Pulumi engine starts it."""
 
     def __init__(self, pack_dir: Path = PACK_DIR, python: str | None = None, timeout: float = 60):
+        # A file, not a pipe, for stderr: nobody drains it while the pack serves.
+        self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
             # The engine's command line; the engine address is not used by Python packs.
             [python or sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "."],
-            cwd=pack_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_pack_env())
+            cwd=pack_dir, stdout=subprocess.PIPE, stderr=self._stderr, env=_pack_env())
         line = self._proc.stdout.readline().decode().strip()
         if not line.isdigit():
             self._proc.kill()
-            err = self._proc.stderr.read().decode(errors="replace").strip()
-            raise PackError(f"the policy pack in {pack_dir} did not start: {err or line or 'no port printed'}")
+            self._proc.wait()
+            self._stderr.seek(0)
+            err = self._stderr.read().decode(errors="replace").strip().splitlines()
+            self.close()
+            raise PackError(f"the policy pack in {pack_dir} did not start: {err[-1] if err else line or 'no port printed'}")
         self._channel = grpc.insecure_channel(f"127.0.0.1:{line}")
         grpc.channel_ready_future(self._channel).result(timeout=timeout)
         self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
@@ -307,8 +313,8 @@ class ServedPack(InProcessPack):
                 self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
-        for stream in (self._proc.stdout, self._proc.stderr):
-            if stream is not None:
+        for stream in (self._proc.stdout, self._stderr):
+            if stream is not None and not stream.closed:
                 stream.close()
 
 

@@ -176,13 +176,12 @@ def run_policies(run: Run, policies=None, config: dict | None = None, served: bo
     pack over gRPC): resource policies see each resource's inputs, stack policies every
     resource's outputs. `config` is a policy-pack config document. A crash of the pack, which
     fails a real `pulumi preview`, is a mandatory violation here."""
-    pack = analyzer.ServedPack() if served else analyzer.InProcessPack(policies)
-    with pack:
-        try:
+    try:
+        with analyzer.ServedPack() if served else analyzer.InProcessPack(policies) as pack:
             settings = _reconcile(pack, config or {}, "policy config")
             return analyzer.evaluate(pack, run.registrations, settings, run.stack, run.project)
-        except analyzer.PackError as exc:
-            return [Violation("policy-pack", "", "mandatory", str(exc))]
+    except analyzer.PackError as exc:
+        return [Violation("policy-pack", "", "mandatory", str(exc))]
 
 
 # -- schema validation -------------------------------------------------------------------

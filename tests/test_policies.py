@@ -236,3 +236,18 @@ def test_the_harness_reports_a_failing_sample(tmp_path, served):
     proc = subprocess.run([sys.executable, "-m", "stacks", "policies", "test", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "x.yaml: allowed[0] (d): every resource needs `type` and `props`" in proc.stdout
+
+
+def test_a_pack_that_does_not_start_is_a_clear_failure(tmp_path):
+    (tmp_path / "__main__.py").write_text("raise SystemExit('rules/ is missing')\n")
+    with pytest.raises(analyzer.PackError, match="did not start"):
+        analyzer.ServedPack(tmp_path)
+
+
+def test_the_pack_and_the_project_pin_the_same_policy_runtime():
+    # The CLI runs the pack in policies/venv, the plan and the tests in the project's venv.
+    def pins(path):
+        return dict(line.split("==") for line in path.read_text().splitlines() if "==" in line and not line.startswith("#"))
+
+    project, pack = pins(REPO / "requirements.txt"), pins(REPO / "policies" / "requirements.txt")
+    assert pack and all(project.get(name) == version for name, version in pack.items()), pack
