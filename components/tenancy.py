@@ -92,6 +92,10 @@ def _meta(name: str, namespace: str, tenant: str) -> dict:
             "labels": {LABEL_TENANT: tenant, "app.kubernetes.io/managed-by": "pulumi"}}
 
 
+ISTIOD_LABELS = {"app": "istiod"}  # the istiod chart's pod label
+ISTIOD_SECURE_XDS_PORT = 15012
+
+
 def _peers(namespaces: Iterable[str]) -> list[dict]:
     return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}} for n in namespaces]
 
@@ -209,8 +213,13 @@ def _network_policies(platform: TenantPlatform) -> list[tuple[str, dict]]:
         if platform.allowed_source_namespaces:
             policy["ingress"] = [{"from": _peers(platform.allowed_source_namespaces)}]
         if platform.mesh_namespace:
-            # Sidecars fetch their config and certificates from istiod.
-            policy["egress"] = [{"to": _peers([platform.mesh_namespace])}]
+            # Sidecars fetch their config and certificates from istiod over mTLS (15012), and
+            # need nothing else there: not istiod's plaintext xDS (15010), its HTTP monitoring
+            # (8080, where /debug lives when enabled) or webhook ports, nor the gateways.
+            policy["egress"] = [{
+                "to": [{**_peers([platform.mesh_namespace])[0], "podSelector": {"matchLabels": ISTIOD_LABELS}}],
+                "ports": [{"protocol": "TCP", "port": ISTIOD_SECURE_XDS_PORT}],
+            }]
         extra.append(("allow-platform", policy))
     return extra + [
         ("default-deny", {"podSelector": everything, "policyTypes": ["Ingress", "Egress"]}),

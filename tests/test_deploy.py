@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from components.addons import observability
 from components.clusters.aks import AksCluster, AksClusterArgs
@@ -365,3 +366,29 @@ def test_injected_sidecars_pass_pod_security_restricted(dev_plan, charts):
     # The CNI node agent (no NET_ADMIN in the pod) and RuntimeDefault seccomp on the sidecar.
     assert injected["pilot"]["cni"]["enabled"] is True
     assert injected["global"]["proxy"]["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_tenants_reach_only_istiods_secure_port_and_ingresses_program_nothing(prod_plan, charts):
+    # Tenant egress into the mesh namespace: istiod's pods, mTLS xDS/CA port only.
+    values = release(prod_plan.run, "istiod")
+    docs = render.render_release(charts, values)
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    istiod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    ports = {p["containerPort"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    policies = [inputs(r) for r in prod_plan.run.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                if inputs(r)["metadata"]["name"] == "allow-platform"]
+    assert policies
+    for policy in policies:
+        (rule,) = policy["spec"]["egress"]
+        (peer,) = rule["to"]
+        assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "istio-system"}
+        assert peer["podSelector"]["matchLabels"].items() <= istiod_labels.items()
+        assert rule["ports"] == [{"protocol": "TCP", "port": 15012}] and 15012 in ports
+    # istiod serves no /debug on 8080, and readiness still works there.
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "ENABLE_DEBUG_ON_HTTP", "value": "false"} in container["env"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 8080}
+    # Kubernetes Ingresses (which the built-in admin role lets a tenant create) program no gateway.
+    (mesh,) = [yaml.safe_load(d["data"]["mesh"]) for d in docs
+               if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "istio"]
+    assert mesh["ingressControllerMode"] == "OFF"

@@ -41,7 +41,13 @@ class Mesh(pulumi.ComponentResource):
                 "autoscaleMin": replicas,
                 "pdb": {"minAvailable": 1},
                 **placement,
-                "meshConfig": {"accessLogFile": "/dev/stdout", "enablePrometheusMerge": True},
+                # OFF: istiod programs no gateway from Kubernetes Ingresses, which tenant admins
+                # may create (any host, ExternalName backends) onto the shared ingress gateway.
+                "meshConfig": {"accessLogFile": "/dev/stdout", "enablePrometheusMerge": True,
+                               "ingressControllerMode": "OFF"},
+                # /debug/* on 8080 lists every namespace's services, endpoints and policies; the
+                # readiness probe (/ready) is served without it.
+                "env": {"ENABLE_DEBUG_ON_HTTP": "false"},
                 # Injected sidecars pass Pod Security "restricted" whatever the pod sets itself.
                 "global": {"proxy": {"seccompProfile": {"type": "RuntimeDefault"}}},
             },
