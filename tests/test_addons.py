@@ -350,3 +350,21 @@ def test_custom_resources_are_validated_strictly(upstream):
             "spec": {"mtls": {"mode": "STRICTEST"}}}
     assert "STRICTEST" in validate.custom_resource(peer, upstream)
     assert "no pinned CRD" in validate.custom_resource({**peer, "apiVersion": "example.com/v1"}, upstream)
+
+
+def test_grafana_reads_dashboards_and_secrets_only_in_its_namespace(prod_plan, upstream):
+    from stacks import render
+
+    values = release(prod_plan.run, "kube-prometheus-stack")
+    docs = render.render_release(upstream, values)
+    grafana_rbac = [d for d in docs if "grafana" in d["metadata"]["name"]
+                    and d["kind"] in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")]
+    assert grafana_rbac and {d["kind"] for d in grafana_rbac} == {"Role", "RoleBinding"}
+    assert {d["metadata"]["namespace"] for d in grafana_rbac} == {"monitoring"}
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-grafana")]
+    (sidecar,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "grafana-sc-dashboard"]
+    assert {"name": "NAMESPACE", "value": "monitoring"} in sidecar["env"]
+    # ...where the platform's own dashboards are.
+    dashboards = [inputs(r) for r in prod_plan.run.by_type("kubernetes:core/v1:ConfigMap")
+                  if "grafana_dashboard" in (inputs(r)["metadata"].get("labels") or {})]
+    assert dashboards and {d["metadata"]["namespace"] for d in dashboards} == {"monitoring"}

@@ -153,8 +153,12 @@ class Observability(pulumi.ComponentResource):
             "grafana": {
                 **placement,
                 "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+                # Dashboards only from the platform's namespace: a tenant's labelled ConfigMap must
+                # not replace "GPU usage per tenant", and Grafana gets a Role here instead of
+                # cluster-wide read on every Secret (MultiKueue tokens included).
                 "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1",
-                                           "searchNamespace": "ALL"}},
+                                           "searchNamespace": NAMESPACE}},
+                "rbac": {"namespaced": True},
             },
         }
         self.release = release(
