@@ -9,7 +9,7 @@ import pulumi
 from pydantic import Field, model_validator
 
 from .addons.common import KubernetesObject
-from .clusters.base import GPU_RESOURCE
+from .clusters.base import CRITICAL_PRIORITY_CLASSES, GPU_RESOURCE
 from .spec import DnsLabel, Quantity, Spec
 
 LABEL_TENANT = "ai-platform.io/tenant"
@@ -160,6 +160,14 @@ class Tenant(pulumi.ComponentResource):
             "services.loadbalancers": "0",
             "services.nodeports": "0",
         }}})
+        # Critical priority classes would let a tenant preempt other tenants' pods and the
+        # platform's controllers: a quota of zero pods at those priorities refuses them.
+        # https://kubernetes.io/docs/concepts/policy/resource-quotas/#limit-priority-class-consumption-by-default
+        self.priority_quota = obj("priority-quota", "v1", "ResourceQuota", "tenant-no-critical-priority", {"spec": {
+            "hard": {"pods": "0"},
+            "scopeSelector": {"matchExpressions": [
+                {"scopeName": "PriorityClass", "operator": "In", "values": list(CRITICAL_PRIORITY_CLASSES)}]},
+        }})
         d = spec.container_defaults
         self.limit_range = obj("limits", "v1", "LimitRange", "tenant-limits", {"spec": {"limits": [{
             "type": "Container",

@@ -454,7 +454,8 @@ def _highlights(run: Run) -> list[str]:
     tenants = []
     for tenant in (r for r in run.registrations if r.type == "ai-platform:tenancy:Tenant"):
         kids = [r for r in run.resources if r.parent == tenant.urn]
-        quota = next((plain(k.inputs) for k in kids if k.type.endswith(":ResourceQuota")), {})
+        quota = next((q for k in kids if k.type.endswith(":ResourceQuota")
+                      for q in [plain(k.inputs)] if "requests.cpu" in q.get("spec", {}).get("hard", {})), {})
         hard = quota.get("spec", {}).get("hard", {})
         kinds: dict[str, int] = {}
         for k in kids:

@@ -27,11 +27,11 @@ from pathlib import Path
 import yaml
 
 from components.addons import versions
+from components.clusters.base import CRITICAL_PRIORITY_CLASSES
 
 from .engine import Registration, Run, plain
 from .validate import HELM_RELEASE, Finding
 
-CRITICAL_PRIORITIES = ("system-node-critical", "system-cluster-critical")
 _SPLIT = re.compile(r"(?:^|\s*\n)---\s*")
 _WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet", "Pod", "CronJob"}
 # Pod Security "restricted" (Kubernetes 1.33): allowed volume types and added capabilities.
@@ -318,7 +318,7 @@ def _check_release(rel: Registration, inputs: dict, docs: list[dict], cluster: _
                 findings.append(Finding(rel.urn, "admission", f"{what}: Pod Security {level!r} of namespace {ns} "
                                         f"refuses it: {problem}"))
             priority = pod.get("priorityClassName")
-            if (cloud == "gcp" and priority in CRITICAL_PRIORITIES and ns != "kube-system"
+            if (cloud == "gcp" and priority in CRITICAL_PRIORITY_CLASSES and ns != "kube-system"
                     and not _priority_quota(objects, ns, priority)):
                 findings.append(Finding(rel.urn, "admission", f"{what}: GKE admits priority {priority} outside "
                                         f"kube-system only with a ResourceQuota scoped to it in {ns}"))

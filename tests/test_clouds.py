@@ -52,7 +52,7 @@ def test_kubernetes_layer_is_identical_on_every_cloud(plans):
         # ...and the tenants' namespace kits identical to the letter.
         kit = {k: v for k, v in layer.items() if k[1] in tenants or (k[0].endswith(":Namespace") and k[2] in tenants)}
         assert kit == {k: v for k, v in layers["aws"].items() if k in kit}, cloud
-        assert len(kit) == 3 * 10  # namespace, quota, limits, 4 network policies, authz, queue, admins
+        assert len(kit) == 3 * 11  # namespace, 2 quotas, limits, 4 network policies, authz, queue, admins
 
 
 def test_gpu_taint_on_every_cloud(plans):

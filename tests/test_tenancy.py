@@ -93,6 +93,7 @@ def test_object_names_come_only_from_the_tenant(research):
     assert names == {
         (None, "research"),
         ("research", "tenant-quota"),
+        ("research", "tenant-no-critical-priority"),
         ("research", "tenant-limits"),
         ("research", "default-deny"),
         ("research", "allow-dns"),
@@ -106,3 +107,18 @@ def test_everything_in_the_namespace_waits_for_it(research):
     for r in research.resources:
         if r.custom and r is not ns and not r.type.startswith("pulumi:providers:"):
             assert ns.urn in r.dependencies, r.name
+
+
+def test_tenants_cannot_run_pods_at_critical_priority(prod_plan):
+    # A tenant at system-node-critical would preempt other tenants and the platform's controllers.
+    namespaces = {inputs(r)["metadata"]["name"] for r in prod_plan.run.by_type("kubernetes:core/v1:Namespace")
+                  if "ai-platform.io/tenant" in (inputs(r)["metadata"].get("labels") or {})}
+    quotas = {inputs(r)["metadata"]["namespace"]: inputs(r)["spec"]
+              for r in prod_plan.run.by_type("kubernetes:core/v1:ResourceQuota")
+              if inputs(r)["metadata"]["name"] == "tenant-no-critical-priority"}
+    assert namespaces and set(quotas) == namespaces
+    for spec in quotas.values():
+        assert spec["hard"] == {"pods": "0"}
+        (expr,) = spec["scopeSelector"]["matchExpressions"]
+        assert expr["scopeName"] == "PriorityClass" and expr["operator"] == "In"
+        assert set(expr["values"]) == {"system-node-critical", "system-cluster-critical"}

@@ -7,12 +7,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from ..clusters.base import GPU_RESOURCE, Cluster
+from ..clusters.base import CRITICAL_PRIORITY_CLASSES, GPU_RESOURCE, Cluster
 from . import versions
 from .common import gpu_tolerations, merge, namespace, release, system_placement
 
 NAMESPACE = "gpu-operator"
-CRITICAL_PRIORITIES = ("system-node-critical", "system-cluster-critical")
 TIME_SLICING_CONFIG = "device-plugin-config"
 DEFAULT_DEVICE_PLUGIN_CONFIG = "default"
 
@@ -68,7 +67,7 @@ class GpuOperator(pulumi.ComponentResource):
                     hard={"pods": "100"},
                     scope_selector=k8s.core.v1.ScopeSelectorArgs(match_expressions=[
                         k8s.core.v1.ScopedResourceSelectorRequirementArgs(
-                            scope_name="PriorityClass", operator="In", values=list(CRITICAL_PRIORITIES))
+                            scope_name="PriorityClass", operator="In", values=list(CRITICAL_PRIORITY_CLASSES))
                     ]),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),

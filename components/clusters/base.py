@@ -19,6 +19,8 @@ from ..spec import DnsLabel, Spec
 from . import catalog
 
 GPU_RESOURCE = "nvidia.com/gpu"
+# Priority classes whose pods preempt almost anything: platform only.
+CRITICAL_PRIORITY_CLASSES = ("system-node-critical", "system-cluster-critical")
 LABEL_POOL = "ai-platform.io/pool"
 LABEL_GPU_MODEL = "ai-platform.io/gpu-model"
 LABEL_CAPACITY = "ai-platform.io/capacity"
