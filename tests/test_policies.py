@@ -251,3 +251,10 @@ def test_the_pack_and_the_project_pin_the_same_policy_runtime():
 
     project, pack = pins(REPO / "requirements.txt"), pins(REPO / "policies" / "requirements.txt")
     assert pack and all(project.get(name) == version for name, version in pack.items()), pack
+
+
+def test_the_pack_and_the_tenants_agree_on_critical_priorities():
+    from components.clusters.base import CRITICAL_PRIORITY_CLASSES
+    from policies.rules import kubernetes
+
+    assert kubernetes.CRITICAL_PRIORITY_CLASSES == CRITICAL_PRIORITY_CLASSES

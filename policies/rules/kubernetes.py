@@ -213,6 +213,35 @@ def _cdi_annotations(where, pod, meta, report):
             report(f"{where} is annotated {key}: CDI devices come only from the device plugin.", None)
 
 
+CRITICAL_PRIORITY_CLASSES = ("system-node-critical", "system-cluster-critical")
+
+
+def _critical_priority(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    namespace, _ = _workload(args)
+    if namespace in PLATFORM_NAMESPACES:
+        return
+    deferred = Deferred()
+    for where, pod, _ in pod_specs(args.resource_type, args.props, deferred):
+        priority = deferred.run(get, pod, "priorityClassName")
+        if priority in CRITICAL_PRIORITY_CLASSES:
+            report(f"{where} runs at {priority}: it would preempt other tenants and the platform's controllers.", None)
+    deferred.finish()
+
+
+def _service_hijack(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """ExternalName and externalIPs let a Service redirect traffic meant for another name or
+    address (CVE-2020-8554); the mesh gateway would call the target with its own identity."""
+    if not args.resource_type.startswith("kubernetes:core/v1:Service") or kind_of(args.resource_type) != "Service":
+        return
+    namespace, name = _workload(args)
+    if namespace in PLATFORM_NAMESPACES:
+        return
+    if get(args.props, "spec", "type") == "ExternalName":
+        report(f"Service {name} is ExternalName ({get(args.props, 'spec', 'externalName')}).", None)
+    if items(get(args.props, "spec", "externalIPs")):
+        report(f"Service {name} sets externalIPs {list(items(get(args.props, 'spec', 'externalIPs')))}.", None)
+
+
 def _requests_gpu(c) -> bool:
     resources = get(c, "resources", default={})
     keys = [*get(resources, "limits", default={}), *get(resources, "requests", default={})]
@@ -409,6 +438,21 @@ POLICIES = (
         description=f"Workloads that request GPUs outside the platform's namespaces carry the {QUEUE_LABEL} label.",
         validate=_queue_label, enforcement_level=ADVISORY, severity=MEDIUM, framework=platform("gpu-fair-sharing"),
         remediation_steps=f"Label the workload (or its pod template) {QUEUE_LABEL}: <the tenant's LocalQueue>.",
+    ),
+    ResourceValidationPolicy(
+        name="kubernetes-pod-no-critical-priority",
+        description="Pods outside the platform's namespaces do not use the system-node-critical or "
+                    "system-cluster-critical priority classes.",
+        validate=_critical_priority, enforcement_level=MANDATORY, severity=HIGH, framework=platform("tenant-isolation"),
+        remediation_steps="Remove priorityClassName, or use a tenant priority class (tenants also get a zero-pod "
+                          "quota at these classes).",
+    ),
+    ResourceValidationPolicy(
+        name="kubernetes-service-no-external-redirect",
+        description="Services outside the platform's namespaces are not ExternalName and set no externalIPs.",
+        validate=_service_hijack, enforcement_level=MANDATORY, severity=HIGH,
+        framework=framework("Kubernetes CVE", "CVE-2020-8554", "externalIPs and ExternalName redirection"),
+        remediation_steps="Use a ClusterIP Service selecting your own pods; reach other services by their own name.",
     ),
     ResourceValidationPolicy(
         name="kubernetes-image-pinned", description="Images are pinned to a tag other than latest, or a digest.",
