@@ -34,6 +34,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from .engine import OUTPUT_SIG, RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY, Registration
 
@@ -41,7 +42,7 @@ PACK_DIR = Path(__file__).resolve().parent.parent / "policies"
 # `PolicyPack` always reports this version (the CLI takes the real one from PulumiPolicy.yaml);
 # the in-process servicer uses it too so that its diagnostics match the served pack's word for word.
 SERVED_VERSION = "0.0.1"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's marker for a computed value
+UNKNOWN = UNKNOWN_STRING_VALUE  # the engine's marker for a computed value
 LEVELS = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
           analyzer_pb2.REMEDIATE: "remediate", analyzer_pb2.DISABLED: "disabled"}
 LEVEL_ENUM = {name: value for value, name in LEVELS.items()}

@@ -138,7 +138,6 @@ def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
 
 
 POLICY_DIR = REPO / "policies"
-LEVELS = analyzer.LEVEL_NAMES
 
 
 def policy_config_file(stack: str) -> Path:

@@ -207,33 +207,33 @@ def pod_specs(resource_type: str, props: Mapping, deferred: Deferred | None = No
     found: list[tuple[str, Mapping, Mapping]] = []
     serving = kind_of(resource_type) == "InferenceService"
 
-    def child(node, key, path):
+    def child(node, key):
         try:
             return node[key]
-        except UnknownValueError:
+        except UnknownValueError as exc:
             if _may_hide_pods(str(key)) or isinstance(key, int):
-                deferred.unknown = deferred.unknown or UnknownValueError(UNKNOWN_STRING, path + [str(key)])
+                deferred.unknown = deferred.unknown or exc
             return None
 
     def walk(node, path: list[str], meta: Mapping, depth: int) -> None:
         if depth > _MAX_DEPTH:
             return
         if isinstance(node, Mapping):
-            pods = child(node, "containers", path) if "containers" in node else None
+            pods = child(node, "containers") if "containers" in node else None
             component = serving and len(path) == 2 and path[0] == "spec" and path[1] in _SERVING_COMPONENTS
             if is_list(pods) or component:
                 found.append((".".join(path), _serving_pod(node) if component else node, meta))
                 return
-            inner_meta = child(node, "metadata", path) if "metadata" in node else None
+            inner_meta = child(node, "metadata") if "metadata" in node else None
             for key in list(node):
                 if key == "metadata":
                     continue
-                value = child(node, key, path)
+                value = child(node, key)
                 if isinstance(value, (Mapping, Sequence)) and not isinstance(value, str):
                     walk(value, [*path, str(key)], inner_meta if isinstance(inner_meta, Mapping) else meta, depth + 1)
         elif is_list(node):
             for i in range(len(node)):
-                value = child(node, i, path)
+                value = child(node, i)
                 if isinstance(value, (Mapping, Sequence)) and not isinstance(value, str):
                     walk(value, path[:-1] + [f"{path[-1]}[{i}]"] if path else [f"[{i}]"], meta, depth + 1)
 
@@ -241,7 +241,7 @@ def pod_specs(resource_type: str, props: Mapping, deferred: Deferred | None = No
     top_meta = top_meta if isinstance(top_meta, Mapping) else {}
     for root in ("spec", "template"):  # a PodTemplate keeps its pod under `template`
         if isinstance(props, Mapping) and root in props:
-            value = child(props, root, [])
+            value = child(props, root)
             if isinstance(value, Mapping):
                 walk(value, [root], top_meta, 1)
     return found
@@ -254,9 +254,6 @@ def _serving_pod(spec: Mapping) -> Mapping:
     if not extra:
         return spec
     return {**spec, "containers": [*items(get(spec, "containers")), *extra]}
-
-
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def containers(pod: Mapping, deferred: Deferred | None = None) -> list[tuple[str, Mapping]]:

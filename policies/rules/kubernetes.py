@@ -37,7 +37,6 @@ from .common import (
 )
 
 HELM_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Chart")
-HELM_RELEASE = HELM_TYPES[0]
 # Annotations that make a LoadBalancer Service internal, per cloud.
 INTERNAL_LB_ANNOTATIONS = {
     "service.beta.kubernetes.io/aws-load-balancer-internal": ("true",),
