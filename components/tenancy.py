@@ -32,6 +32,10 @@ class ContainerDefaults(Spec):
     """Default CPU limit. @default 1"""
     memory_limit: Quantity = "1Gi"
     """Default memory limit. @default 1Gi"""
+    ephemeral_storage_request: Quantity = "1Gi"
+    """Default `ephemeral-storage` request (container writable layer, logs, emptyDir). @default 1Gi"""
+    ephemeral_storage_limit: Quantity = "20Gi"
+    """Default `ephemeral-storage` limit: the kubelet evicts a pod that writes more. @default 20Gi"""
 
 
 class TenantSpec(Spec):
@@ -51,6 +55,9 @@ class TenantSpec(Spec):
     """Most pods at once. @default 100"""
     storage: Quantity = "500Gi"
     """Quota on `requests.storage` over all PVCs. @default 500Gi"""
+    ephemeral_storage: Quantity = "200Gi"
+    """Quota on `requests.ephemeral-storage` and `limits.ephemeral-storage`: node disk the tenant's pods may
+    claim, so one tenant cannot fill nodes and get its neighbours evicted. @default 200Gi"""
     pvcs: int = Field(default=20, ge=0, le=10000)
     """Most PersistentVolumeClaims. @default 20"""
     admin_groups: tuple[str, ...] = ()
@@ -58,7 +65,8 @@ class TenantSpec(Spec):
     viewer_groups: tuple[str, ...] = ()
     """Groups bound to the built-in `view` ClusterRole in the namespace. @default []"""
     container_defaults: ContainerDefaults = ContainerDefaults()
-    """Defaults for containers without requests/limits. @default 100m/256Mi requests, 1/1Gi limits"""
+    """Defaults for containers without requests/limits. @default 100m/256Mi/1Gi requests, 1/1Gi/20Gi limits
+    (cpu/memory/ephemeral-storage)"""
 
     @model_validator(mode="after")
     def _not_reserved(self) -> TenantSpec:
@@ -156,6 +164,11 @@ class Tenant(pulumi.ComponentResource):
             "pods": str(spec.pods),
             "persistentvolumeclaims": str(spec.pvcs),
             "requests.storage": spec.storage,
+            # Unlike cpu/memory, a quota on ephemeral-storage does not make it mandatory per container
+            # (`validationSet` in kubernetes pkg/quota/v1/evaluator/core/pods.go), so injected sidecars
+            # are still admitted; the LimitRange below gives every tenant container a limit.
+            "requests.ephemeral-storage": spec.ephemeral_storage,
+            "limits.ephemeral-storage": spec.ephemeral_storage,
             # Tenants reach the outside only through the platform's ingress.
             "services.loadbalancers": "0",
             "services.nodeports": "0",
@@ -171,8 +184,9 @@ class Tenant(pulumi.ComponentResource):
         d = spec.container_defaults
         self.limit_range = obj("limits", "v1", "LimitRange", "tenant-limits", {"spec": {"limits": [{
             "type": "Container",
-            "defaultRequest": {"cpu": d.cpu_request, "memory": d.memory_request},
-            "default": {"cpu": d.cpu_limit, "memory": d.memory_limit},
+            "defaultRequest": {"cpu": d.cpu_request, "memory": d.memory_request,
+                               "ephemeral-storage": d.ephemeral_storage_request},
+            "default": {"cpu": d.cpu_limit, "memory": d.memory_limit, "ephemeral-storage": d.ephemeral_storage_limit},
         }]}})
         self.network_policies = [
             obj(role, "networking.k8s.io/v1", "NetworkPolicy", role, {"spec": policy})

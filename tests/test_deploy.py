@@ -392,3 +392,22 @@ def test_tenants_reach_only_istiods_secure_port_and_ingresses_program_nothing(pr
     (mesh,) = [yaml.safe_load(d["data"]["mesh"]) for d in docs
                if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "istio"]
     assert mesh["ingressControllerMode"] == "OFF"
+
+
+def test_kueue_manages_every_job_and_pod_in_tenant_namespaces_and_nothing_else(prod_plan, charts):
+    # Without this a tenant runs GPU pods with no queue label outside Kueue, up to its namespace quota.
+    values = release(prod_plan.run, "kueue")
+    config = yaml.safe_load(values["values"]["managerConfig"]["controllerManagerConfigYaml"])
+    tenant_selector = {"matchExpressions": [{"key": "ai-platform.io/tenant", "operator": "Exists"}]}
+    assert config["manageJobsWithoutQueueName"] is True
+    assert config["managedJobsNamespaceSelector"] == tenant_selector
+    docs = render.render_release(charts, values)
+    (mutating,) = [d for d in docs if d["kind"] == "MutatingWebhookConfiguration"]
+    pod_hooks = [w for w in mutating["webhooks"] if "pod" in w["name"] or "deployment" in w["name"]]
+    assert pod_hooks and all(w["namespaceSelector"] == tenant_selector for w in pod_hooks)
+    # Tenant namespaces carry the label; platform namespaces do not, so their pods are never gated.
+    namespaces = {inputs(r)["metadata"]["name"]: inputs(r)["metadata"].get("labels") or {}
+                  for r in prod_plan.run.by_type("kubernetes:core/v1:Namespace") if r.name.startswith("primary-")}
+    tenants = {t for t, labels in namespaces.items() if "ai-platform.io/tenant" in labels}
+    assert tenants and "kueue-system" in namespaces and "kueue-system" not in tenants
+    assert not tenants & {"kube-system", "monitoring", "istio-system", "kserve"}

@@ -32,6 +32,8 @@ def test_quota_limits_gpu_requests_and_load_balancers(research):
     assert hard["services.loadbalancers"] == "0"
     assert hard["services.nodeports"] == "0"
     assert {"pods", "persistentvolumeclaims", "requests.storage"} <= set(hard)
+    # Node disk is shared: without this a tenant fills it and its neighbours get evicted.
+    assert hard["requests.ephemeral-storage"] == hard["limits.ephemeral-storage"] == "200Gi"
 
 
 def test_zero_gpu_tenant_still_has_a_gpu_quota():
@@ -70,8 +72,8 @@ def test_only_dns_and_same_namespace_traffic_are_allowed(research):
 def test_limit_range_gives_containers_defaults(research):
     limits = inputs(research.one("kubernetes:core/v1:LimitRange", "primary-research-limits"))["spec"]["limits"][0]
     assert limits["type"] == "Container"
-    assert limits["defaultRequest"] == {"cpu": "100m", "memory": "256Mi"}
-    assert limits["default"] == {"cpu": "1", "memory": "1Gi"}
+    assert limits["defaultRequest"] == {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "1Gi"}
+    assert limits["default"] == {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "20Gi"}
 
 
 def test_groups_bind_to_builtin_roles_only_in_their_namespace(research):

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from ..clusters.base import GPU_RESOURCE, LABEL_POOL, Cluster, GpuPool
+from ..tenancy import LABEL_TENANT
 from . import versions
 from .common import KubernetesObject, namespace, release, system_placement
 
@@ -20,8 +21,12 @@ CPU_FLAVOR = "default"
 LOCAL_QUEUE = "default"
 PRIORITY_CLASSES = {"platform-high": 1000, "platform-normal": 100, "platform-low": 10}
 
-# The chart's default Configuration with fair sharing turned on.
-MANAGER_CONFIG = """\
+# The chart's default Configuration with fair sharing turned on, and every job and pod in a
+# tenant namespace managed by Kueue, queue label or not (tenants have a LocalQueue `default`,
+# which Kueue's LocalQueueDefaulting assigns): no GPU work outside the queues. Platform
+# namespaces are not selected, so Kueue never gates the platform's own pods. The chart copies
+# the selector to its webhooks (templates/webhook/manifests.yaml).
+MANAGER_CONFIG = f"""\
 apiVersion: config.kueue.x-k8s.io/v1beta2
 kind: Configuration
 health:
@@ -58,6 +63,10 @@ integrations:
   - "leaderworkerset.x-k8s.io/leaderworkerset"
 fairSharing:
   preemptionStrategies: [LessThanOrEqualToFinalShare, LessThanInitialShare]
+manageJobsWithoutQueueName: true
+managedJobsNamespaceSelector:
+  matchExpressions:
+  - {{key: {LABEL_TENANT}, operator: Exists}}
 """
 
 
