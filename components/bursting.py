@@ -2,8 +2,8 @@
 worker clusters (the primary first, then the burst cluster on another provider).
 
 Each worker gets a dedicated ServiceAccount with exactly the RBAC MultiKueue needs (as in
-Kueue's create-multikueue-kubeconfig.sh) and a long-lived token; the manager gets, per
-worker, a token kubeconfig in a Secret (no cloud CLI: the manager cannot run one) and a
+Kueue's create-multikueue-kubeconfig.sh; writes only in tenant namespaces) and a rotatable
+token; the manager gets, per worker, a token kubeconfig in a Secret (no cloud CLI: the manager cannot run one) and a
 MultiKueueCluster, plus one MultiKueueConfig, one AdmissionCheck and the ClusterQueues.
 """
 
@@ -30,6 +30,8 @@ DISPATCHER = "kueue.x-k8s.io/multikueue-dispatcher-incremental"
 BURST_COHORT = "ai-platform-multikueue"
 GPU_FLAVOR = "multikueue-gpu"
 JOB_VERBS = ["create", "delete", "get", "list", "watch"]
+READ_ROLE = f"{SERVICE_ACCOUNT}-role"
+WRITE_ROLE = f"{SERVICE_ACCOUNT}-write"
 
 
 def _job_kind(group: str, resource: str, *extra: str) -> list[dict]:
@@ -101,33 +103,62 @@ def token_kubeconfig(name: str, server: str, ca_data: str, token: str) -> str:
     )
 
 
-class WorkerAccess(pulumi.ComponentResource):
-    """On a worker: the MultiKueue ServiceAccount, its ClusterRole (Kueue's own worker role
-    for the integrations we enable) and a long-lived
-    token. `kubeconfig` is the secret token kubeconfig the manager uses."""
+READ_VERBS = ("get", "list", "watch")
 
-    def __init__(self, name: str, worker: Cluster, depends_on: list[pulumi.Resource],
-                 opts: pulumi.ResourceOptions | None = None):
-        """`depends_on`: the worker's Kueue release (it creates the kueue-system namespace)."""
+
+def split_rules(rules: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(read, write): each rule's get/list/watch, and its other verbs."""
+    read = [{**r, "verbs": [v for v in r["verbs"] if v in READ_VERBS]} for r in rules]
+    write = [{**r, "verbs": [v for v in r["verbs"] if v not in READ_VERBS]} for r in rules]
+    return [r for r in read if r["verbs"]], [r for r in write if r["verbs"]]
+
+
+class WorkerAccess(pulumi.ComponentResource):
+    """On a worker: the MultiKueue ServiceAccount, Kueue's own worker rules for the
+    integrations we enable, and its token. `kubeconfig` is the secret token kubeconfig the
+    manager uses.
+
+    Reads are cluster-wide because MultiKueue watches Workloads and jobs of every namespace
+    with one label-selected watch (pkg/controller/admissionchecks/multikueue/multikueuecluster.go,
+    `establishWatch`); every write verb is bound only in the tenants' namespaces, so the token
+    cannot create a Job in kube-system or any platform namespace.
+
+    The token is a `kubernetes.io/service-account-token` Secret named with `token_generation`:
+    raising it (config `bursting.workerTokenGeneration`) makes `pulumi up` create a new token,
+    hand it to the manager and then delete the old Secret, which revokes the old token."""
+
+    def __init__(self, name: str, worker: Cluster, namespaces: tuple[str, ...], depends_on: list[pulumi.Resource],
+                 token_generation: int = 1, opts: pulumi.ResourceOptions | None = None):
+        """`namespaces`: the tenant namespaces MultiKueue may create work in; `depends_on`: the
+        worker's Kueue release (it creates the kueue-system namespace) and those namespaces."""
         super().__init__("ai-platform:bursting:WorkerAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=depends_on)
         meta = k8s.meta.v1.ObjectMetaArgs
+        read, write = split_rules(WORKER_RULES)
+        subject = [k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=NAMESPACE)]
+
+        def role_ref(role: str):
+            return k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role)
+
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=meta(name=SERVICE_ACCOUNT, namespace=NAMESPACE), opts=child)
         self.role = k8s.rbac.v1.ClusterRole(
-            f"{name}-role", metadata=meta(name=f"{SERVICE_ACCOUNT}-role"), rules=WORKER_RULES, opts=child)
+            f"{name}-role", metadata=meta(name=READ_ROLE), rules=read, opts=child)
         self.binding = k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-binding",
-            metadata=meta(name=f"{SERVICE_ACCOUNT}-crb"),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
-                                             name=f"{SERVICE_ACCOUNT}-role"),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=NAMESPACE)],
-            opts=child,
-        )
+            f"{name}-binding", metadata=meta(name=f"{SERVICE_ACCOUNT}-crb"), role_ref=role_ref(READ_ROLE),
+            subjects=subject, opts=child)
+        self.write_role = k8s.rbac.v1.ClusterRole(
+            f"{name}-write-role", metadata=meta(name=WRITE_ROLE), rules=write, opts=child)
+        self.namespace_bindings = [
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-{ns}-binding", metadata=meta(name=SERVICE_ACCOUNT, namespace=ns),
+                role_ref=role_ref(WRITE_ROLE), subjects=subject, opts=child)
+            for ns in namespaces
+        ]
         # A long-lived token: the API server fills `data.token` of this Secret.
         self.token_secret = k8s.core.v1.Secret(
             f"{name}-token",
-            metadata=meta(name=SERVICE_ACCOUNT, namespace=NAMESPACE,
+            metadata=meta(name=f"{SERVICE_ACCOUNT}-token-{token_generation}", namespace=NAMESPACE,
                           annotations={"kubernetes.io/service-account.name": SERVICE_ACCOUNT}),
             type="kubernetes.io/service-account-token",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service_account]),

@@ -13,6 +13,14 @@ from .clusters.base import CRITICAL_PRIORITY_CLASSES, GPU_RESOURCE
 from .spec import DnsLabel, Quantity, Spec
 
 LABEL_TENANT = "ai-platform.io/tenant"
+# What the platform creates in a tenant namespace carries this label; admission refuses
+# tenants any change to such objects (components/guardrails.py).
+LABEL_OWNER = "ai-platform.io/owner"
+OWNER_PLATFORM = "platform"
+# The ClusterRoles tenants' groups are bound to (defined in components/guardrails.py).
+ADMIN_ROLE = "ai-platform-tenant-admin"
+VIEWER_ROLE = "ai-platform-tenant-viewer"
+SUBMITTER_ROLE = "ai-platform-tenant-submitter"
 LOCAL_QUEUE = "default"  # tenants submit with `kueue.x-k8s.io/queue-name: default`
 # Namespaces the platform or Kubernetes own; a tenant may never take one over.
 RESERVED_NAMESPACES = frozenset(
@@ -61,12 +69,13 @@ class TenantSpec(Spec):
     pvcs: int = Field(default=20, ge=0, le=10000)
     """Most PersistentVolumeClaims. @default 20"""
     admin_groups: tuple[str, ...] = ()
-    """Groups bound to the built-in `admin` ClusterRole in the namespace. @default []"""
+    """Groups bound to the `ai-platform-tenant-admin` ClusterRole in the namespace (see "Tenant security model"
+    in the README; on a dedicated MultiKueue manager `ai-platform-tenant-submitter`). @default []"""
     viewer_groups: tuple[str, ...] = ()
-    """Groups bound to the built-in `view` ClusterRole in the namespace. @default []"""
+    """Groups bound to the `ai-platform-tenant-viewer` ClusterRole in the namespace. @default []"""
     container_defaults: ContainerDefaults = ContainerDefaults()
-    """Defaults for containers without requests/limits. @default 100m/256Mi/1Gi requests, 1/1Gi/20Gi limits
-    (cpu/memory/ephemeral-storage)"""
+    """Defaults (cpu/memory/ephemeral-storage) for containers without requests/limits.
+    @default 100m/256Mi/1Gi requests, 1/1Gi/20Gi limits"""
 
     @model_validator(mode="after")
     def _not_reserved(self) -> TenantSpec:
@@ -93,11 +102,14 @@ class TenantPlatform:
     local_queues: tuple[tuple[str, str], ...] = ()
     """Kueue is on: (LocalQueue name, ClusterQueue name suffix) pairs; ("default", "") feeds the
     tenant's own ClusterQueue, ("burst", "-burst") the one that dispatches to a burst cluster."""
+    submit_only: bool = False
+    """A dedicated MultiKueue manager: tenants submit queued jobs that run elsewhere, so no pods
+    run here (a zero-pod quota) and admins get the submitter role."""
 
 
 def _meta(name: str, namespace: str, tenant: str) -> dict:
     return {"name": name, "namespace": namespace,
-            "labels": {LABEL_TENANT: tenant, "app.kubernetes.io/managed-by": "pulumi"}}
+            "labels": {LABEL_TENANT: tenant, LABEL_OWNER: OWNER_PLATFORM, "app.kubernetes.io/managed-by": "pulumi"}}
 
 
 ISTIOD_LABELS = {"app": "istiod"}  # the istiod chart's pod label
@@ -125,11 +137,13 @@ class Tenant(pulumi.ComponentResource):
         kubernetes_version: str,
         platform: TenantPlatform = TenantPlatform(),
         crds: list[pulumi.Resource] | None = None,
+        roles: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         """`crds`: what installs the Istio and Kueue CRDs, when `platform` asks for an
         AuthorizationPolicy or a LocalQueue. Only those two objects wait for them: the
-        namespace, quota, limits, policies and bindings go in as soon as the cluster is up."""
+        namespace, quota, limits, policies and bindings go in as soon as the cluster is up.
+        `roles`: the ClusterRoles the RoleBindings name (TenantGuardrails)."""
         super().__init__("ai-platform:tenancy:Tenant", name, None, opts)
         ns = spec.name
         pss = {
@@ -141,6 +155,7 @@ class Tenant(pulumi.ComponentResource):
             f"{name}-namespace", "v1", "Namespace",
             {"name": ns, "labels": {
                 LABEL_TENANT: ns,
+                LABEL_OWNER: OWNER_PLATFORM,
                 "app.kubernetes.io/managed-by": "pulumi",
                 **pss,
                 **({"istio-injection": "enabled"} if platform.mesh_gateway_principal else {}),
@@ -159,9 +174,10 @@ class Tenant(pulumi.ComponentResource):
             "requests.memory": spec.memory,
             "limits.memory": spec.memory,
             # Kueue guarantees `gpus` and lends up to `borrowGpus` more: the namespace
-            # quota is the ceiling of both, so the two never disagree.
-            f"requests.{GPU_RESOURCE}": str(spec.gpus + spec.borrow_gpus),
-            "pods": str(spec.pods),
+            # quota is the ceiling of both, so the two never disagree. On a submit-only
+            # manager nothing runs: its jobs stay suspended while a worker runs their copies.
+            f"requests.{GPU_RESOURCE}": "0" if platform.submit_only else str(spec.gpus + spec.borrow_gpus),
+            "pods": "0" if platform.submit_only else str(spec.pods),
             "persistentvolumeclaims": str(spec.pvcs),
             "requests.storage": spec.storage,
             # Unlike cpu/memory, a quota on ephemeral-storage does not make it mandatory per container
@@ -208,14 +224,15 @@ class Tenant(pulumi.ComponentResource):
                 {"spec": {"clusterQueue": f"{ns}{suffix}"}}, custom)
             for queue, suffix in platform.local_queues
         ]
+        bound = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *(roles or [])])
         self.role_bindings = [
             obj(f"{role}s", "rbac.authorization.k8s.io/v1", "RoleBinding", f"tenant-{role}s", {
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
                 "subjects": [{"kind": "Group", "name": g, "apiGroup": "rbac.authorization.k8s.io"} for g in groups],
-            })
+            }, bound)
             for role, cluster_role, groups in (
-                ("admin", "admin", spec.admin_groups),
-                ("viewer", "view", spec.viewer_groups),
+                ("admin", SUBMITTER_ROLE if platform.submit_only else ADMIN_ROLE, spec.admin_groups),
+                ("viewer", VIEWER_ROLE, spec.viewer_groups),
             )
             if groups
         ]

@@ -180,6 +180,9 @@ class BurstingConfig(Spec):
     primary: the primary is the manager and tenants get a `burst` LocalQueue. @default dedicated"""
     manager_pool: NodePoolSpec | None = None
     """Nodes of the dedicated manager. @default the cloud's system machine type, 1 to 2 nodes (2 to 3 in prod)"""
+    worker_token_generation: int = Field(default=1, ge=1, le=1000000)
+    """Generation of the workers' MultiKueue tokens: raise it to rotate them (new tokens go to the manager,
+    then the old ones are deleted and stop working). @default 1"""
 
 
 class StackConfig(Spec):

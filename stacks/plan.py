@@ -301,6 +301,7 @@ def run_rendering(run: Run, result: PlanResult) -> None:
     result.findings += rendered.findings
     result.checked["helmReleasesRendered"] = rendered.releases
     result.checked["podsChecked"] = rendered.pods
+    result.checked["tenantSubjectsChecked"] = rendered.tenant_subjects
     result.skipped += rendered.skipped
 
 
@@ -347,6 +348,7 @@ def report(result: PlanResult) -> dict:
             "helmReleasesChecked": result.checked.get("helmReleases", 0),
             "helmReleasesRendered": result.checked.get("helmReleasesRendered", 0),
             "podsChecked": result.checked.get("podsChecked", 0),
+            "tenantSubjectsChecked": result.checked.get("tenantSubjectsChecked", 0),
             "invalidObjects": len(result.findings),
             "skipped": result.skipped,
             "exitCode": result.exit_code,
@@ -493,7 +495,8 @@ def render(result: PlanResult) -> str:
         f"custom resources (strict), {rep['helmReleasesChecked']} Helm values trees checked; "
         f"{rep['invalidObjects']} invalid",
         f"Rendered:  {rep['helmReleasesRendered']} Helm releases with their pinned charts; {rep['podsChecked']} pod "
-        f"templates checked for Pod Security admission and a node pool to run on",
+        f"templates checked for Pod Security admission and a node pool to run on; "
+        f"{rep['tenantSubjectsChecked']} tenant subjects' effective RBAC checked against the deny-list",
         *[f"Skipped:   {s}" for s in result.skipped],
         "Outputs:   " + ", ".join(f"{k} [secret]" if k in secret else k for k in sorted(run.outputs)),
         NOTE,

@@ -21,10 +21,11 @@ from components.addons.mesh import GATEWAY_PRINCIPAL, Mesh
 from components.addons.mesh import NAMESPACE as MESH_NAMESPACE
 from components.addons.observability import NAMESPACE as MONITORING_NAMESPACE
 from components.addons.observability import Observability
-from components.addons.serving import KNATIVE_SERVING_NAMESPACE, Serving
+from components.addons.serving import KNATIVE_SERVING_NAMESPACE, KSERVE_NAMESPACE, Serving
 from components.bursting import MultiKueue, WorkerAccess, WorkerRef
 from components.clusters import CLUSTER_TYPES
 from components.clusters.base import Cluster
+from components.guardrails import TenantGuardrails
 from components.tenancy import Tenant, TenantPlatform
 
 from . import config as stack_config
@@ -41,6 +42,7 @@ class ClusterPlatform:
     cluster: Cluster
     addons: dict[str, pulumi.ComponentResource] = field(default_factory=dict)
     tenants: dict[str, Tenant] = field(default_factory=dict)
+    guardrails: TenantGuardrails | None = None
 
 
 @dataclass
@@ -81,9 +83,11 @@ def build_cluster(
     local_queues: tuple[tuple[str, str], ...] = (("default", ""),),
     multikueue_manager: bool = False,
     protect: bool = False,
+    submit_only: bool = False,
 ) -> ClusterPlatform:
     """Add-ons (the enabled ones, within `only`) and tenants on one cluster. A MultiKueue
-    manager gets its tenant ClusterQueues from the bursting wiring instead of Kueue."""
+    manager gets its tenant ClusterQueues from the bursting wiring instead of Kueue; a
+    dedicated one (`submit_only`) runs no tenant pods."""
     addons = cfg.addons.model_copy(update={
         field: getattr(cfg.addons, field).model_copy(update={"enabled": False})
         for field, key in (("cluster_autoscaler", "autoscaler"), ("observability", "observability"),
@@ -137,11 +141,22 @@ def build_cluster(
         allowed_source_namespaces=sources,
         mesh_source_namespaces=mesh_sources,
         local_queues=local_queues if kueue is not None else (),
+        submit_only=submit_only,
     )
     crds = [r for r in ((mesh.base if mesh else None), (kueue.release if kueue else None)) if r is not None]
+    roles: list[pulumi.Resource] = []
+    if cfg.tenants:
+        guardrails = TenantGuardrails(
+            f"{name}-tenant-guardrails",
+            service_controllers=service_controllers(addons.serving.enabled, knative),
+            system_taint_keys=tuple(t.key for t in cluster.system_taints),
+            opts=opts,
+        )
+        on.guardrails = guardrails
+        roles = guardrails.roles
     for t in cfg.tenants:
         on.tenants[t.name] = Tenant(
-            f"{name}-{t.name}", t, cluster.kubernetes_version, tenant_platform, crds=crds,
+            f"{name}-{t.name}", t, cluster.kubernetes_version, tenant_platform, crds=crds, roles=roles,
             opts=pulumi.ResourceOptions(provider=cluster.k8s_provider),
         )
     if addons.serving.enabled:
@@ -155,6 +170,15 @@ def build_cluster(
             opts=opts,
         )
     return on
+
+
+def service_controllers(serving: bool, knative: bool) -> tuple[str, ...]:
+    """Platform controllers that create ExternalName Services in tenant namespaces: Knative's
+    route placeholders (knative serving pkg/reconciler/route/resources/service.go) and KServe's
+    InferenceService hosts; both point them at the mesh's own gateways."""
+    return tuple(user for user, on in (
+        (f"system:serviceaccount:{KNATIVE_SERVING_NAMESPACE}:controller", knative),
+        (f"system:serviceaccount:{KSERVE_NAMESPACE}:kserve-controller-manager", serving)) if on)
 
 
 def tenant_quotas(cfg: StackConfig) -> tuple[TenantQuota, ...]:
@@ -213,7 +237,7 @@ def _burst(cfg: StackConfig, platform: Platform, dedicated: Cluster | None) -> N
     primary = platform.clusters[cfg.primary.name]
     bursts = [platform.clusters[c.name] for c in cfg.bursts]
     if dedicated is not None:
-        manager = build_cluster(cfg, dedicated, only=frozenset({"kueue"}), multikueue_manager=True)
+        manager = build_cluster(cfg, dedicated, only=frozenset({"kueue"}), multikueue_manager=True, submit_only=True)
         platform.clusters[manager.cluster.name] = manager
         workers, suffix = [primary, *bursts], ""
     else:
@@ -221,7 +245,10 @@ def _burst(cfg: StackConfig, platform: Platform, dedicated: Cluster | None) -> N
     refs = []
     for worker in workers:
         access = WorkerAccess(
-            f"{worker.cluster.name}-multikueue-access", worker.cluster, depends_on=[worker.addons["kueue"].release],
+            f"{worker.cluster.name}-multikueue-access", worker.cluster,
+            namespaces=tuple(t.name for t in cfg.tenants),
+            depends_on=[worker.addons["kueue"].release, *(t.namespace for t in worker.tenants.values())],
+            token_generation=cfg.bursting.worker_token_generation,
             opts=pulumi.ResourceOptions(provider=worker.cluster.k8s_provider),
         )
         refs.append(WorkerRef(worker.cluster.name, access.kubeconfig))

@@ -106,3 +106,31 @@ def policy_markdown() -> str:
     for namespace, component, reason, checks in PLATFORM_EXEMPTIONS:
         lines.append(f"| `{namespace}` | `{component}` | {reason} | {', '.join(checks)} |")
     return "\n".join(lines)
+
+
+def role_markdown() -> str:
+    """What each tenant role may do, per API group and resource (from components/guardrails.py)."""
+    from components.guardrails import ROLES
+
+    verbs: dict[tuple[str, str], dict[str, set[str]]] = {}
+    for role, rules in ROLES.items():
+        for rule in rules:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    verbs.setdefault((group, resource), {}).setdefault(role, set()).update(rule["verbs"])
+
+    def cell(granted: set[str] | None) -> str:
+        if not granted:
+            return "-"
+        if {"create", "update", "delete"} <= granted:
+            return "read-write"
+        if granted <= {"get", "list", "watch"}:
+            return "read"
+        return ", ".join(sorted(granted))
+
+    names = list(ROLES)
+    lines = ["| API group | resource | " + " | ".join(f"`{n}`" for n in names) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in names) + " |"]
+    for (group, resource), by_role in sorted(verbs.items()):
+        lines.append(f"| {group or 'core'} | {resource} | " + " | ".join(cell(by_role.get(n)) for n in names) + " |")
+    return "\n".join(lines)

@@ -29,6 +29,7 @@ import yaml
 from components.addons import versions
 from components.clusters.base import CRITICAL_PRIORITY_CLASSES
 
+from . import rbac
 from .engine import Registration, Run, plain
 from .validate import HELM_RELEASE, Finding
 
@@ -63,6 +64,8 @@ class RenderResult:
     findings: list[Finding] = field(default_factory=list)
     releases: int = 0
     pods: int = 0
+    tenant_subjects: int = 0
+    """Tenant subjects whose effective RBAC (ours and the charts', aggregation included) was checked."""
     skipped: list[str] = field(default_factory=list)
 
 
@@ -249,6 +252,7 @@ def check(run: Run, upstream: Path | None) -> RenderResult:
             if owner is not None:
                 objects.setdefault(owner.urn, []).append(plain(r.inputs))
     facts: dict[str, _ClusterFacts] = {}
+    rendered_rbac: dict[str, list[dict]] = {}
     for rel in releases:
         cluster = run.cluster_of(rel)
         if cluster is None:
@@ -270,7 +274,26 @@ def check(run: Run, upstream: Path | None) -> RenderResult:
                 pools_of(run, cluster), _namespace_levels(on), on,
                 str((run.component_outputs.get(cluster.urn) or {}).get("cloud")))
         result.findings += _check_release(rel, inputs, docs, facts[cluster.urn], result)
+        rendered_rbac.setdefault(cluster.urn, []).extend(
+            _in_namespace(d, str(inputs.get("namespace"))) for d in docs if d.get("kind") in rbac.RBAC_KINDS)
+    for urn, on in objects.items():
+        result.findings += _check_rbac(urn, on + rendered_rbac.get(urn, []), result)
     return result
+
+
+def _in_namespace(doc: dict, namespace: str) -> dict:
+    """A rendered namespaced object without a namespace lands in the release's."""
+    if doc["kind"] in ("Role", "RoleBinding") and not (doc.get("metadata") or {}).get("namespace"):
+        return {**doc, "metadata": {**doc.get("metadata", {}), "namespace": namespace}}
+    return doc
+
+
+def _check_rbac(cluster_urn: str, objects: list[dict], result: RenderResult) -> list[Finding]:
+    """Tenants' effective permissions on one cluster against what they must never do."""
+    platform = {"kube-system", *(o["metadata"]["name"] for o in objects if o.get("kind") == "Namespace"
+                                 and "ai-platform.io/tenant" not in (o["metadata"].get("labels") or {}))}
+    result.tenant_subjects += sum(len(v) for v in rbac.tenant_subjects(objects).values())
+    return [Finding(cluster_urn, "rbac", v) for v in rbac.violations(objects, platform)]
 
 
 @dataclass(frozen=True)

@@ -104,23 +104,50 @@ def test_worker_role_is_kueues_own_for_every_integration_we_enable():
     assert not {r for r in ours if r[1].startswith("deployments")}
 
 
-def test_worker_rbac_is_exactly_what_multikueue_needs(prod_plan):
+def test_worker_rbac_is_exactly_what_multikueue_needs_and_writes_only_in_tenant_namespaces(prod_plan):
     run = prod_plan.run
+    tenants = {t["name"] for t in yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"]["ai-platform:tenants"]}
     for worker in ("primary", "burst"):
-        (role,) = [inputs(r) for r in run.by_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
-                   if r.name.startswith(f"{worker}-multikueue-access")]
-        assert role["rules"] == WORKER_RULES
-        verbs = {v for rule in role["rules"] for v in rule["verbs"]}
-        assert verbs <= {"create", "delete", "get", "list", "watch", "patch", "update"}
-        assert not any("*" in json.dumps(rule) for rule in role["rules"])
-        (binding,) = [inputs(r) for r in run.by_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
-                      if r.name.startswith(f"{worker}-multikueue-access")]
-        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "multikueue-sa", "namespace": "kueue-system"}]
-        assert binding["roleRef"]["name"] == role["metadata"]["name"]
+        roles = {inputs(r)["metadata"]["name"]: inputs(r)["rules"]
+                 for r in run.by_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
+                 if r.name.startswith(f"{worker}-multikueue-access")}
+        read, write = roles["multikueue-sa-role"], roles["multikueue-sa-write"]
+        # Together exactly Kueue's worker rules; apart, reads and writes.
+        assert _rules(read) | _rules(write) != set()
+        together = {(g, r) : set() for g, r, _ in _rules(WORKER_RULES)}
+        for g, r, verbs in _rules(read) | _rules(write):
+            together[(g, r)] |= verbs
+        assert {(g, r, frozenset(v)) for (g, r), v in together.items()} == _rules(WORKER_RULES)
+        assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in read)
+        assert not any({"get", "list", "watch"} & set(rule["verbs"]) for rule in write)
+        assert not any("*" in json.dumps(rule) for rule in read + write)
+        sa = [{"kind": "ServiceAccount", "name": "multikueue-sa", "namespace": "kueue-system"}]
+        # Cluster-wide: only the read role (MultiKueue's watch spans namespaces).
+        (crb,) = [inputs(r) for r in run.by_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+                  if r.name.startswith(f"{worker}-multikueue-access")]
+        assert crb["subjects"] == sa and crb["roleRef"]["name"] == "multikueue-sa-role"
+        # Writes: one RoleBinding per tenant namespace, never kube-system or a platform namespace.
+        bindings = [inputs(r) for r in run.by_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+                    if r.name.startswith(f"{worker}-multikueue-access")]
+        assert {b["metadata"]["namespace"] for b in bindings} == tenants
+        assert all(b["subjects"] == sa and b["roleRef"]["name"] == "multikueue-sa-write" for b in bindings)
         (token,) = [inputs(r) for r in run.by_type("kubernetes:core/v1:Secret")
                     if r.name.startswith(f"{worker}-multikueue-access")]
         assert token["type"] == "kubernetes.io/service-account-token"
         assert token["metadata"]["annotations"] == {"kubernetes.io/service-account.name": "multikueue-sa"}
+        assert token["metadata"]["name"] == "multikueue-sa-token-1"
+
+
+def test_raising_the_token_generation_replaces_every_workers_token(tmp_path):
+    from .conftest import plan_config
+
+    cfg = {k.removeprefix("ai-platform:"): v
+           for k, v in yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())["config"].items()}
+    cfg["bursting"] = {**cfg["bursting"], "workerTokenGeneration": 2}
+    result = plan_config(tmp_path, cfg)
+    names = {inputs(r)["metadata"]["name"] for r in result.run.by_type("kubernetes:core/v1:Secret")
+             if "-multikueue-access" in r.name}
+    assert names == {"multikueue-sa-token-2"}
 
 
 def test_manager_queues_respect_multikueue_constraints_and_sum_the_workers_quota(prod_plan):

@@ -51,11 +51,12 @@ def _section(text: str, name: str) -> str:
 
 
 def test_readme_config_reference_and_policy_table_are_generated_from_code():
-    from stacks.reference import markdown, policy_markdown
+    from stacks.reference import markdown, policy_markdown, role_markdown
 
     readme = (REPO / "README.md").read_text()
     assert _section(readme, "config-reference") == markdown(), "run: python -m stacks config-reference"
     assert _section(readme, "policies") == policy_markdown(), "run: python -m stacks policies"
+    assert _section(readme, "tenant-roles") == role_markdown(), "regenerate from stacks.reference.role_markdown()"
 
 
 def test_readme_keeps_the_two_setup_commands_and_ci_runs_the_test_one():

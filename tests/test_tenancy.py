@@ -76,18 +76,20 @@ def test_limit_range_gives_containers_defaults(research):
     assert limits["default"] == {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "20Gi"}
 
 
-def test_groups_bind_to_builtin_roles_only_in_their_namespace(research):
+def test_groups_bind_to_the_platforms_tenant_roles_only_in_their_namespace(research):
+    # Never the built-in `admin`: it grants Ingresses, RoleBindings and whatever charts aggregate into it.
     (binding,) = research.by_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
     b = inputs(binding)
     assert b["metadata"]["namespace"] == "research"
-    assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"}
+    assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": "ai-platform-tenant-admin"}
     assert b["subjects"] == [{"kind": "Group", "name": "research-admins", "apiGroup": "rbac.authorization.k8s.io"}]
 
 
-def test_viewers_get_view():
+def test_viewers_get_the_tenant_viewer_role():
     run = build(TenantSpec(name="a", gpus=1, viewer_groups=("auditors",)))
     (binding,) = run.by_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
-    assert inputs(binding)["roleRef"]["name"] == "view"
+    assert inputs(binding)["roleRef"]["name"] == "ai-platform-tenant-viewer"
 
 
 def test_object_names_come_only_from_the_tenant(research):

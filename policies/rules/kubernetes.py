@@ -241,6 +241,28 @@ def _service_hijack(args: ResourceValidationArgs, report: ReportViolation) -> No
         report(f"Service {name} sets externalIPs {list(items(get(args.props, 'spec', 'externalIPs')))}.", None)
 
 
+SYSTEM_TAINT_KEYS = ("CriticalAddonsOnly",)
+
+
+def _tolerations(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """The cluster's admission policy `ai-platform-tenant-pods`, at preview time: GPU nodes only
+    for GPU work, never every taint or the system pool's."""
+    namespace, _ = _workload(args)
+    if namespace in PLATFORM_NAMESPACES:
+        return
+    deferred = Deferred()
+    for where, pod, _ in pod_specs(args.resource_type, args.props, deferred):
+        keys = [str(get(t, "key", default="") or "") for t in items(get(pod, "tolerations"))]
+        if "" in keys:
+            report(f"{where} tolerates every taint (a toleration without a key).", None)
+        for key in sorted(set(keys) & set(SYSTEM_TAINT_KEYS)):
+            report(f"{where} tolerates {key}: the system pool is for the platform's controllers.", None)
+        if GPU_RESOURCE in keys and not any(deferred.run(_requests_gpu, c) for _, c in containers(pod, deferred)):
+            report(f"{where} tolerates the {GPU_RESOURCE} taint without requesting {GPU_RESOURCE}: GPU nodes are "
+                   "for GPU work, within the tenant's quota.", None)
+    deferred.finish()
+
+
 def _requests_gpu(c) -> bool:
     resources = get(c, "resources", default={})
     keys = [*get(resources, "limits", default={}), *get(resources, "requests", default={})]
@@ -445,6 +467,14 @@ POLICIES = (
         validate=_critical_priority, enforcement_level=MANDATORY, severity=HIGH, framework=platform("tenant-isolation"),
         remediation_steps="Remove priorityClassName, or use a tenant priority class (tenants also get a zero-pod "
                           "quota at these classes).",
+    ),
+    ResourceValidationPolicy(
+        name="kubernetes-pod-tenant-tolerations",
+        description="Pods outside the platform's namespaces tolerate the GPU taint only when they request GPUs, and "
+                    "never every taint or the system pool's (CriticalAddonsOnly).",
+        validate=_tolerations, enforcement_level=MANDATORY, severity=HIGH, framework=platform("tenant-isolation"),
+        remediation_steps="Request nvidia.com/gpu in resources.limits, or drop the toleration (Kueue adds the GPU "
+                          "flavor's tolerations to admitted GPU workloads).",
     ),
     ResourceValidationPolicy(
         name="kubernetes-service-no-external-redirect",
