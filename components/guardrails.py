@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pulumi
 
 from .addons.common import KubernetesObject
-from .clusters.base import GPU_RESOURCE
+from .clusters.base import GPU_RESOURCE, SYSTEM_TAINT
 from .tenancy import ADMIN_ROLE, LABEL_OWNER, LABEL_TENANT, OWNER_PLATFORM, SUBMITTER_ROLE, VIEWER_ROLE
 
 READ = ("get", "list", "watch")
@@ -95,7 +95,7 @@ VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
 # fd00:ec2::254, inside fc00::/7).
 INTERNAL_CIDRS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
                   "168.63.129.16/32", "fc00::/7", "fe80::/10")
-SYSTEM_TAINT_KEYS = ("CriticalAddonsOnly",)
+SYSTEM_TAINT_KEYS = (SYSTEM_TAINT.key,)
 NAME = "ai-platform-tenant-{}"
 
 

@@ -215,12 +215,13 @@ class StackConfig(Spec):
         return tuple(c for c in self.clusters if c.role == "burst")
 
     def manager(self, default_machine: str) -> ClusterConfig:
-        """The dedicated MultiKueue manager: small, CPU-only, on the primary's cloud and region."""
+        """The dedicated MultiKueue manager: small, CPU-only, on the primary's cloud and region; only its system
+        pool (tenants run nothing there)."""
         prod = self.environment == "prod"
         pool = self.bursting.manager_pool or NodePoolSpec(
             machine_type=default_machine, min=2 if prod else 1, max=3 if prod else 2, disk_size_gb=50)
         return self.primary.model_copy(
-            update={"name": MANAGER_NAME, "role": "primary", "gpu_pools": (), "cpu_pools": None, "system_pool": pool}
+            update={"name": MANAGER_NAME, "role": "primary", "gpu_pools": (), "cpu_pools": (), "system_pool": pool}
         )
 
     def protect(self, cluster: ClusterConfig) -> bool:

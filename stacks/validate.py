@@ -215,15 +215,26 @@ def custom_resource(inputs: dict, upstream: Path) -> str | None:
 @functools.cache
 def template_value_paths(upstream: Path, values_file: str) -> frozenset[str]:
     """`.Values.a.b` paths the chart's own templates read (some are not in values.yaml:
-    knative-operator's pod `securityContext`), when the chart source is there."""
-    source = _chart_source(upstream, values_file) / "templates"
-    if not source.is_dir():
-        return frozenset()
-    found = set()
-    for path in source.rglob("*"):
-        if path.is_file():
-            found.update(re.findall(r"\.Values\.([A-Za-z0-9_.]+[A-Za-z0-9_])", path.read_text(errors="replace")))
+    knative-operator's pod `securityContext`), and its bundled subcharts' under their name or
+    alias (node-exporter's `priorityClassName` is only a comment in its values.yaml), when the
+    chart source is there."""
+    source = _chart_source(upstream, values_file)
+    found: set[str] = set(_paths_read(source / "templates"))
+    meta = source / "Chart.yaml"
+    if meta.is_file():
+        for dep in (yaml.load(meta.read_text(), Loader=YAML_LOADER) or {}).get("dependencies") or []:
+            key = dep.get("alias") or dep["name"]
+            found.update(f"{key}.{p}" for p in _paths_read(source / "charts" / dep["name"] / "templates"))
     return frozenset(found)
+
+
+def _paths_read(templates: Path) -> set[str]:
+    found: set[str] = set()
+    if templates.is_dir():
+        for path in templates.rglob("*"):
+            if path.is_file():
+                found.update(re.findall(r"\.Values\.([A-Za-z0-9_.]+[A-Za-z0-9_])", path.read_text(errors="replace")))
+    return found
 
 
 def unknown_value_keys(values: Any, defaults: Any, freeform: set[str], prefix: str = "",

@@ -39,7 +39,9 @@ def _kubernetes_layer(result) -> dict:
 
 
 # What a cloud's admission rules add to the platform layer (GKE: critical pods need a quota).
-CLOUD_ONLY = {"gcp": {("kubernetes:core/v1:ResourceQuota", "gpu-operator", "gpu-operator-quota")}}
+# GKE admits critical-priority pods outside kube-system only with a quota scoped to the class.
+CLOUD_ONLY = {"gcp": {("kubernetes:core/v1:ResourceQuota", "gpu-operator", "gpu-operator-quota"),
+                      ("kubernetes:core/v1:ResourceQuota", "monitoring", "node-agents-quota")}}
 
 
 def test_kubernetes_layer_is_identical_on_every_cloud(plans):

@@ -128,9 +128,12 @@ def test_aks_spot_taint_is_tolerated_by_kueue_flavors_and_node_agents(cloud_plan
     assert spot in gpu["node-feature-discovery"]["worker"]["tolerations"] and spot in gpu["daemonsets"]["tolerations"]
 
 
-def test_eks_and_gke_system_pools_are_untainted_so_platform_pods_carry_no_tolerations(prod_plan):
-    values = release(prod_plan.run, "kube-prometheus-stack")["values"]
-    assert values["grafana"]["tolerations"] == [] and values["grafana"]["nodeSelector"] == {"ai-platform.io/pool": "system"}
+def test_platform_pods_tolerate_exactly_the_system_pools_taint(prod_plan):
+    # The system pool is tainted on EKS (primary) and GKE (burst) alike: controllers tolerate that taint only.
+    for cluster in ("primary", "burst"):
+        values = release(prod_plan.run, "kube-prometheus-stack", cluster)["values"]
+        assert values["grafana"]["tolerations"] == [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}]
+        assert values["grafana"]["nodeSelector"] == {"ai-platform.io/pool": "system"}
 
 
 # -- EKS: NetworkPolicy enforcement and GPU nodes for the autoscaler ---------------------------
@@ -411,3 +414,16 @@ def test_kueue_manages_every_job_and_pod_in_tenant_namespaces_and_nothing_else(p
     tenants = {t for t, labels in namespaces.items() if "ai-platform.io/tenant" in labels}
     assert tenants and "kueue-system" in namespaces and "kueue-system" not in tenants
     assert not tenants & {"kube-system", "monitoring", "istio-system", "kserve"}
+
+
+def test_node_exporter_preempts_tenant_pods_and_gke_admits_it(cloud_plans, charts):
+    # Tenants run at priority 0 (admission); a node agent on their full nodes must still get its place.
+    run = cloud_plans["gcp"].run
+    docs = render.render_release(charts, release(run, "kube-prometheus-stack"))
+    (exporter,) = [d for d in docs if d["kind"] == "DaemonSet" and "node-exporter" in d["metadata"]["name"]]
+    assert exporter["spec"]["template"]["spec"]["priorityClassName"] == "system-node-critical"
+    # GKE admits critical pods outside kube-system only with a quota scoped to the class.
+    quotas = [inputs(r)["spec"] for r in run.by_type("kubernetes:core/v1:ResourceQuota")
+              if inputs(r)["metadata"]["namespace"] == "monitoring"]
+    assert any(e["values"] and "system-node-critical" in e["values"]
+               for q in quotas for e in q["scopeSelector"]["matchExpressions"])

@@ -52,7 +52,11 @@ def test_gpu_groups_are_tainted_and_use_the_nvidia_ami(default):
         assert ng["amiType"] == "AL2023_x86_64_NVIDIA"
         assert ng["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
     system = inputs(groups(run)["primary-system"])
-    assert system["amiType"] == "AL2023_x86_64_STANDARD" and not system.get("taints")
+    assert system["amiType"] == "AL2023_x86_64_STANDARD"
+    # The system pool is the platform's: tenants' CPU work goes to the `general` pool.
+    assert system["taints"] == [{"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}]
+    general = inputs(groups(run)["primary-general"])
+    assert not general.get("taints") and general["scalingConfig"]["minSize"] == 0
 
 
 def test_gpu_groups_carry_pool_model_and_capacity_labels(default):
@@ -166,7 +170,7 @@ def test_three_zones_and_per_zone_nat():
 def test_launch_templates_require_imdsv2_and_encrypt_root_volumes(default):
     run, _ = default
     templates = run.by_type("aws:ec2/launchTemplate:LaunchTemplate")
-    assert len(templates) == 3
+    assert len(templates) == len(groups(run)) == 4  # system, general and two GPU groups
     for lt in templates:
         p = inputs(lt)
         assert p["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}

@@ -106,7 +106,10 @@ def test_gpu_pools_tainted_autoscaled_and_spot(default):
     assert l4["autoscaling"] == {"totalMinNodeCount": 0, "totalMaxNodeCount": 12, "locationPolicy": "ANY"}
     assert a100["autoscaling"]["totalMaxNodeCount"] == 3
     assert l4["nodeConfig"]["spot"] is True and a100["nodeConfig"]["spot"] is False
-    assert inputs(pools(default)["primary-system"])["nodeConfig"].get("taints") is None
+    # The system pool is the platform's; tenants' CPU work goes to the untainted `general` pool.
+    assert inputs(pools(default)["primary-system"])["nodeConfig"]["taints"] == [
+        {"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}]
+    assert inputs(pools(default)["primary-general"])["nodeConfig"].get("taints") is None
 
 
 def test_guest_accelerators_follow_the_catalog_and_sharing(default):

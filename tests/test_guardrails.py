@@ -330,3 +330,12 @@ def test_on_the_dedicated_manager_tenants_only_submit_queued_jobs(prod_plan):
     assert primary and {b["roleRef"]["name"] for b in primary} == {"ai-platform-tenant-admin"}
     # The manager has the guardrails too.
     assert Cluster(run, "manager").policies
+
+
+def test_the_pack_and_admission_agree_on_taints_ranges_and_labels():
+    from components.clusters.base import SYSTEM_TAINT
+    from policies.rules import kubernetes as pack
+
+    assert pack.SYSTEM_TAINT_KEYS == guardrails.SYSTEM_TAINT_KEYS == (SYSTEM_TAINT.key,)
+    assert pack.INTERNAL_CIDRS == guardrails.INTERNAL_CIDRS
+    assert pack.OWNER_LABEL == guardrails.LABEL_OWNER

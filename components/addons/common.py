@@ -8,7 +8,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..clusters.base import Cluster, Taint
+from ..clusters.base import CRITICAL_PRIORITY_CLASSES, Cluster, Taint
 from .versions import Chart
 
 
@@ -53,6 +53,24 @@ def every_node_tolerations(cluster: Cluster) -> list[dict]:
     """What a node agent (DaemonSet) needs to run on every pool of the cluster."""
     pools: list[Taint] = [*cluster.system_taints, *(t for p in cluster.cpu_pools for t in p.taints)]
     return tolerations([*pools, *(t for p in cluster.gpu_pools for t in p.taints)])
+
+
+def critical_priority_quota(name: str, quota_name: str, ns: pulumi.Input[str], parent: pulumi.Resource,
+                            pods: int = 100) -> k8s.core.v1.ResourceQuota:
+    """The ResourceQuota GKE wants before it admits system-node-critical/system-cluster-critical
+    pods outside kube-system (cluster.critical_pods_need_quota)."""
+    return k8s.core.v1.ResourceQuota(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=quota_name, namespace=ns),
+        spec=k8s.core.v1.ResourceQuotaSpecArgs(
+            hard={"pods": str(pods)},
+            scope_selector=k8s.core.v1.ScopeSelectorArgs(match_expressions=[
+                k8s.core.v1.ScopedResourceSelectorRequirementArgs(
+                    scope_name="PriorityClass", operator="In", values=list(CRITICAL_PRIORITY_CLASSES))
+            ]),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def namespace(

@@ -7,9 +7,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from ..clusters.base import CRITICAL_PRIORITY_CLASSES, GPU_RESOURCE, Cluster
+from ..clusters.base import GPU_RESOURCE, Cluster
 from . import versions
-from .common import gpu_tolerations, merge, namespace, release, system_placement
+from .common import critical_priority_quota, gpu_tolerations, merge, namespace, release, system_placement
 
 NAMESPACE = "gpu-operator"
 TIME_SLICING_CONFIG = "device-plugin-config"
@@ -60,18 +60,8 @@ class GpuOperator(pulumi.ComponentResource):
         before = [self.device_plugin_config]
         if cluster.critical_pods_need_quota:
             # The operator, its daemonsets and NFD run at system-node-critical.
-            self.priority_quota = k8s.core.v1.ResourceQuota(
-                f"{name}-priority-quota",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="gpu-operator-quota", namespace=ns.metadata.name),
-                spec=k8s.core.v1.ResourceQuotaSpecArgs(
-                    hard={"pods": "100"},
-                    scope_selector=k8s.core.v1.ScopeSelectorArgs(match_expressions=[
-                        k8s.core.v1.ScopedResourceSelectorRequirementArgs(
-                            scope_name="PriorityClass", operator="In", values=list(CRITICAL_PRIORITY_CLASSES))
-                    ]),
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            self.priority_quota = critical_priority_quota(
+                f"{name}-priority-quota", "gpu-operator-quota", ns.metadata.name, self)
             before.append(self.priority_quota)
         mig = any(p.sharing.mode == "mig" for p in cluster.gpu_pools)
         placement = system_placement(cluster)

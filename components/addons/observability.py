@@ -11,9 +11,10 @@ import pulumi_random as random
 
 from ..clusters.base import Cluster
 from . import versions
-from .common import namespace, release, system_placement
+from .common import critical_priority_quota, namespace, release, system_placement
 
 NAMESPACE = "monitoring"
+NODE_AGENT_PRIORITY = "system-node-critical"
 GRAFANA_SECRET = "grafana-admin"
 DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARDS = Path(__file__).parent / "dashboards"
@@ -150,6 +151,9 @@ class Observability(pulumi.ComponentResource):
             "alertmanager": {"alertmanagerSpec": {"replicas": replicas, **placement}},
             "prometheusOperator": {**placement, "admissionWebhooks": {"patch": placement}},
             "kube-state-metrics": placement,
+            # A node agent on nodes full of tenant pods (which run at priority 0, admission sees to
+            # that) must still get its place: it preempts them.
+            "prometheus-node-exporter": {"priorityClassName": NODE_AGENT_PRIORITY},
             "grafana": {
                 **placement,
                 "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
@@ -161,11 +165,16 @@ class Observability(pulumi.ComponentResource):
                 "rbac": {"namespaced": True},
             },
         }
+        self.priority_quota = None
+        if cluster.critical_pods_need_quota:
+            self.priority_quota = critical_priority_quota(
+                f"{name}-priority-quota", "node-agents-quota", ns.metadata.name, self, pods=1000)
         self.release = release(
             f"{name}-release", versions.KUBE_PROMETHEUS_STACK, ns.metadata.name, values, self, cluster,
             release_name="kube-prometheus-stack", protect=protect,
             # Prometheus and Alertmanager claim volumes: the storage driver must be there.
-            depends_on=[self.grafana_secret, *cluster.storage_ready],
+            depends_on=[self.grafana_secret, *cluster.storage_ready,
+                        *([self.priority_quota] if self.priority_quota else [])],
         )
         self.dashboards = [
             k8s.core.v1.ConfigMap(

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 
 from .base import (
     SYSTEM_POOL_NAME,
+    SYSTEM_TAINT,
     ClusterComponent,
     CpuPool,
     CpuPoolSpec,
@@ -22,15 +23,12 @@ from .base import (
     GpuPoolSpec,
     ManagedClusterArgs,
     NodePoolSpec,
-    Taint,
     exec_kubeconfig,
     host_cidrs,
     with_egress,
 )
 
 DEFAULT_SYSTEM_POOL = NodePoolSpec(machine_type="Standard_D4s_v5")
-# AKS's guidance: the system pool runs only critical add-ons (ours tolerate this taint).
-SYSTEM_TAINT = Taint("CriticalAddonsOnly", "true")
 AUDIT_LOG_CATEGORIES = ("kube-audit-admin", "guard")
 # Built-in role "Azure Kubernetes Service RBAC Cluster Admin".
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"

@@ -187,6 +187,12 @@ class GpuPoolError(ValueError):
         self.key = key
 
 
+# The system pool's taint on every managed cloud (AKS's guidance for its system pools, and the
+# key CoreDNS/kube-dns tolerate; a managed component that does not goes to the CPU pools). Platform
+# controllers tolerate it; tenants may not (components/guardrails.py), so the system pool
+# runs only the platform and tenants' CPU work goes to the CPU pools.
+SYSTEM_TAINT = Taint("CriticalAddonsOnly", "true")
+
 # The GPU taint value each cloud's tooling uses (EKS managed node groups use "true").
 GPU_TAINT_VALUES = {"aws": "true", "gcp": "present", "azure": "present", "existing": "present"}
 # Sharing the cloud provides itself when its own device plugin runs (gpu_driver "cloud").
@@ -365,9 +371,8 @@ class ClusterSpec(Spec):
     gpu_pools: tuple[GpuPoolSpec, ...] = ()
     """GPU node pools. @default none"""
     cpu_pools: tuple[CpuPoolSpec, ...] | None = None
-    """General-purpose pools for tenants' CPU work. @default azure: one `general` pool (system type, 0 to 4
-    nodes), because the AKS system pool is tainted for platform pods only; aws, gcp: none (CPU work shares the
-    system pool)"""
+    """General-purpose pools for tenants' CPU work (the system pool is tainted for platform pods only).
+    @default one `general` pool of the system machine type, 0 to 4 nodes"""
     tags: dict[str, str] = {}
     """Extra cloud tags/labels on every resource. @default {}"""
 

@@ -15,8 +15,10 @@ from ..spec import Spec
 from .base import (
     GPU_RESOURCE,
     SYSTEM_POOL_NAME,
+    SYSTEM_TAINT,
     AutoscalerBinding,
     ClusterComponent,
+    CpuPoolSpec,
     GpuPool,
     ManagedClusterArgs,
     NodePoolSpec,
@@ -82,6 +84,9 @@ class EksCluster(ClusterComponent):
     internal_lb_annotations = {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
     storage_class = EBS_STORAGE_CLASS
     default_system_machine = DEFAULT_SYSTEM_POOL.machine_type
+    system_taints = (SYSTEM_TAINT,)
+    # The system pool is for platform pods only: tenants' CPU work needs a pool of its own.
+    default_cpu_pools = (CpuPoolSpec(name="general", machine_type=DEFAULT_SYSTEM_POOL.machine_type, min=0, max=4),)
 
     def __init__(
         self,
@@ -148,7 +153,7 @@ class EksCluster(ClusterComponent):
             max_size=system.max,
             disk_size_gb=system.disk_size_gb,
             labels=self.system_node_labels,
-            taints=(),
+            taints=self.system_taints,
         )
         self.gpu_node_groups: dict[str, aws.eks.NodeGroup] = {}
         for pool in pools:

@@ -13,7 +13,9 @@ from pydantic import Field, field_validator
 
 from .base import (
     SYSTEM_POOL_NAME,
+    SYSTEM_TAINT,
     ClusterComponent,
+    CpuPoolSpec,
     GpuPool,
     GpuSharing,
     ManagedClusterArgs,
@@ -107,6 +109,9 @@ class GkeCluster(ClusterComponent):
     storage_class = "standard-rwo"
     istio_platform = "gke"
     default_system_machine = DEFAULT_SYSTEM_POOL.machine_type
+    system_taints = (SYSTEM_TAINT,)
+    # The system pool is for platform pods only: tenants' CPU work needs a pool of its own.
+    default_cpu_pools = (CpuPoolSpec(name="general", machine_type=DEFAULT_SYSTEM_POOL.machine_type, min=0, max=4),)
     autoscaler = None  # GKE's own cluster autoscaler scales the pools
     # GKE limits critical priorities to kube-system unless a quota allows them (NVIDIA's GKE
     # install guide creates `gpu-operator-quota` for this).
@@ -320,7 +325,8 @@ class GkeCluster(ClusterComponent):
     def _node_pool(self, pool_name: str, spec, *, labels: dict[str, str], gpu: GpuPool | None = None):
         name, o = self.name, self._opts
         accelerators = None
-        taints = None
+        taints = [gcp.container.NodePoolNodeConfigTaintArgs(key=t.key, value=t.value, effect=_EFFECTS[t.effect])
+                  for t in (self.system_taints if pool_name == SYSTEM_POOL_NAME else getattr(spec, "taints", ()))] or None
         labels = dict(labels)
         if gpu is not None:
             if self.gpu_driver == "gpu-operator":

@@ -4,6 +4,7 @@ create, images, Services, RBAC, Helm charts and tenant namespaces."""
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 
@@ -263,6 +264,51 @@ def _tolerations(args: ResourceValidationArgs, report: ReportViolation) -> None:
     deferred.finish()
 
 
+OWNER_LABEL = "ai-platform.io/owner"
+# Kept equal to components.guardrails.INTERNAL_CIDRS (a test checks): the pack runs without the project.
+INTERNAL_CIDRS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+                  "168.63.129.16/32", "fc00::/7", "fe80::/10")
+
+
+def _egress_problem(peer) -> str | None:
+    if get(peer, "namespaceSelector") is not None:
+        return "selects other namespaces (namespaceSelector)"
+    block = get(peer, "ipBlock")
+    if block is None:
+        return None
+    try:
+        cidr = ipaddress.ip_network(str(get(block, "cidr")), strict=False)
+        excepts = [ipaddress.ip_network(str(e), strict=False) for e in items(get(block, "except"))]
+    except ValueError:
+        return f"has an invalid ipBlock {get(block, 'cidr')}"
+    for internal in map(ipaddress.ip_network, INTERNAL_CIDRS):
+        if internal.version != cidr.version:
+            continue
+        if cidr.subnet_of(internal):
+            return f"reaches {cidr}, inside {internal} (nodes, pods, metadata or the cloud's private services)"
+        if internal.subnet_of(cidr) and not any(internal.version == e.version and internal.subnet_of(e)
+                                                for e in excepts):
+            return f"reaches {cidr} without excepting {internal}"
+    return None
+
+
+def _tenant_egress(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """The cluster's admission policy `ai-platform-tenant-network-policies`, at preview time."""
+    if kind_of(args.resource_type) != "NetworkPolicy":
+        return
+    namespace, name = _workload(args)
+    if namespace in PLATFORM_NAMESPACES or get(args.props, "metadata", "labels", OWNER_LABEL) is not None:
+        return
+    for i, rule in enumerate(items(get(args.props, "spec", "egress"))):
+        peers = items(get(rule, "to"))
+        if not peers:
+            report(f"NetworkPolicy {name} egress[{i}] names no peers: it allows every destination.", None)
+        for peer in peers:
+            problem = _egress_problem(peer)
+            if problem:
+                report(f"NetworkPolicy {name} egress[{i}] {problem}.", None)
+
+
 def _requests_gpu(c) -> bool:
     resources = get(c, "resources", default={})
     keys = [*get(resources, "limits", default={}), *get(resources, "requests", default={})]
@@ -475,6 +521,14 @@ POLICIES = (
         validate=_tolerations, enforcement_level=MANDATORY, severity=HIGH, framework=platform("tenant-isolation"),
         remediation_steps="Request nvidia.com/gpu in resources.limits, or drop the toleration (Kueue adds the GPU "
                           "flavor's tolerations to admitted GPU workloads).",
+    ),
+    ResourceValidationPolicy(
+        name="kubernetes-networkpolicy-tenant-egress",
+        description="NetworkPolicies outside the platform's namespaces open egress only to their own namespace's pods "
+                    "or to public addresses (no namespaceSelector; private, link-local and metadata ranges excepted).",
+        validate=_tenant_egress, enforcement_level=MANDATORY, severity=HIGH, framework=platform("tenant-isolation"),
+        remediation_steps="Name the peers of every egress rule; for the internet use ipBlock 0.0.0.0/0 with except "
+                          + ", ".join(INTERNAL_CIDRS[:6]) + ".",
     ),
     ResourceValidationPolicy(
         name="kubernetes-service-no-external-redirect",
