@@ -22,17 +22,6 @@ class Subject:
     username: str
     groups: tuple[str, ...]
 
-    def matches(self, subject: dict, binding_namespace: str | None) -> bool:
-        kind, name = subject.get("kind"), subject.get("name")
-        if kind == "Group":
-            return name in self.groups
-        if kind == "User":
-            return name == self.username
-        if kind == "ServiceAccount":
-            ns = subject.get("namespace") or binding_namespace
-            return self.username == f"system:serviceaccount:{ns}:{name}"
-        return False
-
 
 @dataclass(frozen=True)
 class Action:
@@ -78,16 +67,28 @@ class Rbac:
             self.cluster_roles[name] = rules
         self.roles = {(o["metadata"].get("namespace"), o["metadata"]["name"]): o.get("rules") or []
                       for o in self.objects if o["kind"] == "Role"}
-
-    def grants(self, subject: Subject) -> list[tuple[str | None, dict, str]]:
-        """(namespace or None for cluster-wide, rule, binding name) for every rule bound to `subject`."""
-        out = []
+        # Bindings by subject, so a subject's grants cost its own bindings, not the cluster's.
+        self.bindings: dict[tuple[str, str], list[dict]] = {}
         for b in self.objects:
             if b["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
                 continue
             ns = b["metadata"].get("namespace") if b["kind"] == "RoleBinding" else None
-            if not any(subject.matches(s, ns) for s in b.get("subjects") or []):
+            for s in b.get("subjects") or []:
+                kind, name = s.get("kind"), s.get("name")
+                if kind == "ServiceAccount":
+                    kind, name = "User", f"system:serviceaccount:{s.get('namespace') or ns}:{name}"
+                self.bindings.setdefault((str(kind), str(name)), []).append(b)
+
+    def grants(self, subject: Subject) -> list[tuple[str | None, dict, str]]:
+        """(namespace or None for cluster-wide, rule, binding name) for every rule bound to `subject`."""
+        out = []
+        keys = [("User", subject.username), *(("Group", g) for g in subject.groups)]
+        seen: set[int] = set()
+        for b in (b for key in keys for b in self.bindings.get(key, [])):
+            if id(b) in seen:
                 continue
+            seen.add(id(b))
+            ns = b["metadata"].get("namespace") if b["kind"] == "RoleBinding" else None
             ref = b.get("roleRef") or {}
             rules = (self.cluster_roles.get(ref.get("name"), []) if ref.get("kind") == "ClusterRole"
                      else self.roles.get((ns, ref.get("name")), []))
@@ -96,8 +97,12 @@ class Rbac:
 
     def allowed_by(self, subject: Subject, action: Action) -> list[str]:
         """The bindings that allow `action` to `subject` (empty: refused)."""
-        return sorted({name for ns, rule, name in self.grants(subject)
-                       if (ns is None or ns == action.namespace) and rule_allows(rule, action)})
+        return _allowed_by(self.grants(subject), action)
+
+
+def _allowed_by(grants: list[tuple[str | None, dict, str]], action: Action) -> list[str]:
+    return sorted({name for ns, rule, name in grants
+                   if (ns is None or ns == action.namespace) and rule_allows(rule, action)})
 
 
 def rule_allows(rule: dict, action: Action) -> bool:
@@ -180,14 +185,24 @@ def violations(objects: list[dict], platform_namespaces: Iterable[str]) -> list[
     """Every forbidden action some tenant subject is allowed, with the bindings that allow it."""
     rbac = Rbac(objects)
     platform_namespaces = sorted(platform_namespaces)
+    actions = forbidden_actions(OWN, platform_namespaces)
+    # Subjects of different tenants usually hold the same grants up to their namespace:
+    # evaluate each distinct set once, with the tenant's namespace as a placeholder.
+    cache: dict[frozenset, list[str]] = {}
     out = []
     for ns, subjects in sorted(tenant_subjects(objects).items()):
         for subject in subjects:
-            for action in forbidden_actions(ns, platform_namespaces):
-                by = rbac.allowed_by(subject, action)
-                if by:
-                    out.append(f"tenant {ns}: {subject.username} may {action} (through {', '.join(by)})")
+            grants = [(OWN if g_ns == ns else g_ns, rule, name.replace(f" {ns}/", f" {OWN}/"))
+                      for g_ns, rule, name in rbac.grants(subject)]
+            key = frozenset((g_ns, id(rule), name) for g_ns, rule, name in grants)
+            if key not in cache:
+                cache[key] = [f"may {action} (through {', '.join(by)})"
+                              for action in actions if (by := _allowed_by(grants, action))]
+            out += [f"tenant {ns}: {subject.username} {v.replace(OWN, ns)}" for v in cache[key]]
     return out
+
+
+OWN = "<tenant>"  # the subject's own namespace, while evaluating
 
 
 SUPERUSER_GROUP = "system:masters"
