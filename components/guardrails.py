@@ -151,9 +151,10 @@ class AdmissionPolicy:
 
 def admission_policies(service_controllers: tuple[str, ...] = (),
                        system_taint_keys: tuple[str, ...] = ()) -> list[AdmissionPolicy]:
-    """The ValidatingAdmissionPolicies for tenant namespaces. `service_controllers`: usernames of platform controllers that
-    create ExternalName Services in tenant namespaces on a tenant's behalf (Knative, KServe);
-    `system_taint_keys`: the system pool's taints, which tenant pods may not tolerate."""
+    """The ValidatingAdmissionPolicies for tenant namespaces. `service_controllers`: usernames
+    of platform controllers that create ExternalName Services in tenant namespaces on a
+    tenant's behalf (Knative, KServe); `system_taint_keys`: the system pool's taints, which
+    tenant pods may not tolerate."""
 
     def rules(group: str, resources: list[str], operations=("CREATE", "UPDATE"), version="v1") -> dict:
         return {"resourceRules": [{"apiGroups": [group], "apiVersions": [version], "operations": list(operations),
