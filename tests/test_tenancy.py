@@ -126,3 +126,33 @@ def test_tenants_cannot_run_pods_at_critical_priority(prod_plan):
         (expr,) = spec["scopeSelector"]["matchExpressions"]
         assert expr["scopeName"] == "PriorityClass" and expr["operator"] == "In"
         assert set(expr["values"]) == {"system-node-critical", "system-cluster-critical"}
+
+
+def test_a_tenant_cannot_take_over_a_namespace_the_platform_or_kubernetes_uses(prod_plan, dev_plan):
+    from pydantic import ValidationError
+
+    # Every namespace the platform creates on any cluster, and Kubernetes' own.
+    used = {inputs(r)["metadata"]["name"] for plan in (prod_plan, dev_plan)
+            for r in plan.run.by_type("kubernetes:core/v1:Namespace")
+            if "ai-platform.io/tenant" not in (inputs(r)["metadata"].get("labels") or {})}
+    used |= {"default", "kube-system", "kube-public", "kube-node-lease", "kube-anything"}
+    assert {"monitoring", "istio-system", "kueue-system", "gpu-operator"} <= used
+    for name in sorted(used):
+        with pytest.raises(ValidationError, match="reserved namespace"):
+            TenantSpec(name=name, gpus=0)
+    TenantSpec(name="kubeflow-team", gpus=0)  # only the `kube-` prefix is Kubernetes'
+
+
+def test_tenants_queue_is_named_as_kueue_defaults_it():
+    # Kueue's LocalQueueDefaulting puts unlabelled jobs into the LocalQueue named "default".
+    from components.tenancy import TenantPlatform
+
+    def program():
+        provider = k8s.Provider("cluster-k8s", kubeconfig="{}")
+        Tenant("primary-a", TenantSpec(name="a", gpus=1), "1.33", TenantPlatform(local_queues=(("default", ""),)),
+               opts=pulumi.ResourceOptions(provider=provider))
+
+    (queue,) = run_component(program).by_type("kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue")
+    assert inputs(queue)["metadata"]["name"] == "default" and inputs(queue)["spec"]["clusterQueue"] == "a"
+    # A resource name that shipped never changes (it would replace every tenant's queue).
+    assert queue.name == "primary-a-queue"
