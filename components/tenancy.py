@@ -224,7 +224,10 @@ class Tenant(pulumi.ComponentResource):
                 {"spec": {"clusterQueue": f"{ns}{suffix}"}}, custom)
             for queue, suffix in platform.local_queues
         ]
-        bound = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *(roles or [])])
+        # roleRef is immutable in Kubernetes: a changed role (the built-in `admin` of earlier
+        # versions, or admin <-> submitter) replaces the binding, deleting first (same name).
+        bound = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *(roles or [])],
+                                       replace_on_changes=["roleRef"], delete_before_replace=True)
         self.role_bindings = [
             obj(f"{role}s", "rbac.authorization.k8s.io/v1", "RoleBinding", f"tenant-{role}s", {
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},

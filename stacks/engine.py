@@ -41,6 +41,8 @@ class Registration:
     protect: bool
     ignore_changes: list[str]
     outputs: Any = None
+    replace_on_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
 
     @property
     def provider_urn(self) -> str:
@@ -145,6 +147,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 protect=bool(request.protect),
                 ignore_changes=list(request.ignoreChanges),
                 outputs=_struct(response.object) if response.object else {},
+                replace_on_changes=list(request.replaceOnChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
             )
         )
         return response

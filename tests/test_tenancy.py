@@ -156,3 +156,10 @@ def test_tenants_queue_is_named_as_kueue_defaults_it():
     assert inputs(queue)["metadata"]["name"] == "default" and inputs(queue)["spec"]["clusterQueue"] == "a"
     # A resource name that shipped never changes (it would replace every tenant's queue).
     assert queue.name == "primary-a-queue"
+
+
+def test_a_changed_role_replaces_the_binding_instead_of_failing(research):
+    # Kubernetes refuses any change to a binding's roleRef; the upgrade from the built-in `admin`
+    # must replace the binding (deleting first: same name).
+    (binding,) = research.by_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    assert binding.replace_on_changes == ["roleRef"] and binding.delete_before_replace
