@@ -111,6 +111,12 @@ def test_gpu_model_and_machine_type_must_agree(cluster, path, message):
         ({"cloud": "gcp", "project": "acme-ml", "region": "us-central1", "accessEntries": []},
          "clusters[0].accessEntries", "only applies to aws clusters"),
         ({"cloud": "existing"}, "clusters[0].kubeconfig", "exactly one of kubeconfig or kubeconfigPath"),
+        ({"cloud": "existing", "kubeconfig": "apiVersion: v1", "kubeconfigPath": "examples/kind-kubeconfig.yaml"},
+         "clusters[0].kubeconfig", "exactly one of kubeconfig or kubeconfigPath"),
+        ({"cloud": "aws", "region": "us-west-2", "accessEntries": [
+            {"principalArn": "arn:aws:iam::123456789012:role/ml", "kubernetesGroups": ["a"]},
+            {"principalArn": "arn:aws:iam::123456789012:role/ml", "kubernetesGroups": ["b"]}]},
+         "clusters[0].accessEntries[1].principalArn", "duplicate principal"),
         ({"cloud": "existing", "kubeconfigPath": "nope.yaml"}, "clusters[0].kubeconfigPath", "cannot read 'nope.yaml'"),
         ({"cloud": "existing", "kubeconfig": "x", "region": "us-west-2"}, "clusters[0].region", "only applies to"),
         ({"cloud": "azure", "region": "westeurope", "gpuPools": [{"name": "a100-pool", "machineType": "Standard_NC24ads_A100_v4"}]},
