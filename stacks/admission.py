@@ -21,6 +21,8 @@ from functools import cache
 import celpy
 from celpy import celtypes
 
+from .rbac import labels_match
+
 
 @dataclass(frozen=True)
 class User:
@@ -125,21 +127,6 @@ def evaluate(expression: str, activation: dict):
     return value
 
 
-def _selector_matches(selector: dict | None, labels: dict[str, str]) -> bool:
-    if selector is None:
-        return True
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        ok = {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values,
-              "Exists": key in labels, "DoesNotExist": key not in labels}[op]
-        if not ok:
-            return False
-    return True
-
-
 def _rule_matches(rule: dict, request: Request) -> bool:
     def has(values, value):
         return "*" in values or value in values
@@ -173,7 +160,7 @@ def admit(policies: list[dict], bindings: list[dict], request: Request, namespac
         if policy is None or "Deny" not in spec.get("validationActions", []):
             continue
         match = spec.get("matchResources") or {}
-        if not _selector_matches(match.get("namespaceSelector"), namespace_labels):
+        if not labels_match(match.get("namespaceSelector") or {}, namespace_labels):
             continue
         if not any(_rule_matches(r, request) for r in policy["matchConstraints"]["resourceRules"]):
             continue

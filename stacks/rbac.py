@@ -37,7 +37,8 @@ class Action:
         return f"{self.verb} {self.group or 'core'}/{self.resource}{where}"
 
 
-def _labels_match(selector: dict, labels: dict) -> bool:
+def labels_match(selector: dict, labels: dict) -> bool:
+    """A Kubernetes LabelSelector (matchLabels and matchExpressions) against labels; {} matches all."""
     if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
         return False
     for e in selector.get("matchExpressions") or []:
@@ -62,7 +63,7 @@ class Rbac:
             # ClusterRole whose labels match one of its selectors.
             for selector in (role.get("aggregationRule") or {}).get("clusterRoleSelectors") or []:
                 for other_name, other in cluster_roles.items():
-                    if other_name != name and _labels_match(selector, (other.get("metadata") or {}).get("labels") or {}):
+                    if other_name != name and labels_match(selector, (other.get("metadata") or {}).get("labels") or {}):
                         rules += other.get("rules") or []
             self.cluster_roles[name] = rules
         self.roles = {(o["metadata"].get("namespace"), o["metadata"]["name"]): o.get("rules") or []
