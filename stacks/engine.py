@@ -43,6 +43,8 @@ class Registration:
     outputs: Any = None
     replace_on_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
+    id: str = ""
+    """The provider's ID the mocks gave it (what other resources' inputs refer to)."""
 
     @property
     def provider_urn(self) -> str:
@@ -149,6 +151,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 outputs=_struct(response.object) if response.object else {},
                 replace_on_changes=list(request.replaceOnChanges),
                 delete_before_replace=bool(request.deleteBeforeReplace),
+                id=response.id,
             )
         )
         return response

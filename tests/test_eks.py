@@ -258,3 +258,95 @@ def test_access_entries_map_iam_roles_to_tenant_groups():
     (assoc,) = run.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
     assert inputs(assoc)["policyArn"].endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
     assert inputs(assoc)["principalArn"] == "arn:aws:iam::123456789012:role/ops"
+
+
+def test_only_the_autoscaler_service_account_with_the_sts_audience_assumes_its_role(default):
+    from . import iam
+
+    run, _ = default
+    trust = inputs(run.one("aws:iam/role:Role", "primary-autoscaler-role"))["assumeRolePolicy"]
+    provider = run.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "primary-oidc")
+    issuer = inputs(provider)["url"].removeprefix("https://")
+    oidc_arn = provider.outputs["arn"]
+
+    def assume(sub: str, aud: str | None = "sts.amazonaws.com", federated: str = oidc_arn) -> bool:
+        context = {f"{issuer}:sub": sub, **({f"{issuer}:aud": aud} if aud else {})}
+        return iam.allows(trust, "sts:AssumeRoleWithWebIdentity", principal=federated, context=context)
+
+    autoscaler = "system:serviceaccount:kube-system:cluster-autoscaler"
+    assert assume(autoscaler)
+    # A token minted for another audience (another OIDC client) must not open the role.
+    assert not assume(autoscaler, aud="https://kubernetes.default.svc") and not assume(autoscaler, aud=None)
+    assert not assume("system:serviceaccount:research:cluster-autoscaler")
+    assert not assume("system:serviceaccount:kube-system:default")
+    assert not assume(autoscaler, federated="arn:aws:iam::123456789012:oidc-provider/other")
+    assert not iam.allows(trust, "sts:AssumeRole", principal=oidc_arn,
+                          context={f"{issuer}:sub": autoscaler, f"{issuer}:aud": "sts.amazonaws.com"})
+
+
+def test_the_cluster_role_can_envelope_encrypt_with_its_key_and_no_other(default):
+    from . import iam
+
+    run, _ = default
+    key_arn = run.one("aws:kms/key:Key", "primary-secrets-key").outputs["arn"]
+    policy = inputs(run.one("aws:iam/rolePolicy:RolePolicy", "primary-cluster-role-kms"))["policy"]
+    # EKS encrypts new secrets and decrypts them on every read (and checks the key when created).
+    for action in ("kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"):
+        assert iam.allows(policy, action, key_arn), action
+    assert not iam.allows(policy, "kms:Decrypt", key_arn.replace(key_arn.rsplit("/", 1)[-1], "other"))
+    assert not iam.allows(policy, "kms:ScheduleKeyDeletion", key_arn)
+    assert not iam.allows(policy, "kms:PutKeyPolicy", key_arn)
+    role = run.one("aws:iam/role:Role", "primary-cluster-role")
+    attached = inputs(run.one("aws:iam/rolePolicy:RolePolicy", "primary-cluster-role-kms"))["role"]
+    assert attached == role.id
+
+
+def _routes(run):
+    """private subnet name -> (its zone, the zone of the NAT its default route uses)."""
+    by_urn = {r.urn: r for r in run.resources}
+    subnets = {r.id: r for r in run.by_type("aws:ec2/subnet:Subnet")}
+    nats = {r.id: r for r in run.by_type("aws:ec2/natGateway:NatGateway")}
+    tables = {r.id: r for r in run.by_type("aws:ec2/routeTable:RouteTable")}
+    out = {}
+    for assoc in run.by_type("aws:ec2/routeTableAssociation:RouteTableAssociation"):
+        subnet = subnets[inputs(assoc)["subnetId"]]
+        if "private" not in subnet.name:
+            continue
+        (route,) = [r for r in inputs(tables[inputs(assoc)["routeTableId"]])["routes"] if r["cidrBlock"] == "0.0.0.0/0"]
+        nat = nats[route["natGatewayId"]]
+        nat_subnet = subnets[inputs(nat)["subnetId"]]
+        assert "public" in nat_subnet.name and by_urn
+        out[subnet.name] = (inputs(subnet)["availabilityZone"], inputs(nat_subnet)["availabilityZone"])
+    return out
+
+
+def test_per_zone_nat_keeps_each_zones_egress_in_its_zone():
+    from components.clusters.base import NetworkSpec
+
+    run, _ = build(network=NetworkSpec(zones=3, nat_gateways="per-zone"), gpu_pools=())
+    routes = _routes(run)
+    assert len(routes) == 3 and all(zone == nat_zone for zone, nat_zone in routes.values())
+    # The control plane may be reached from each NAT address.
+    assert len(run.by_type("aws:ec2/eip:Eip")) == 3
+
+
+def test_a_single_nat_serves_every_zone_by_default(default):
+    run, _ = default
+    routes = _routes(run)
+    assert len(routes) == 2 and len({nat_zone for _, nat_zone in routes.values()}) == 1
+
+
+def test_load_balancers_land_in_the_subnets_their_scheme_needs(default):
+    # The AWS load balancer controller and the in-tree provider pick subnets by these role tags
+    # (https://docs.aws.amazon.com/eks/latest/userguide/network-load-balancing.html): internal
+    # ones in private subnets, internet-facing ones in public subnets.
+    run, _ = default
+    subnets = run.by_type("aws:ec2/subnet:Subnet")
+
+    def discovered(scheme: str) -> set[str]:
+        tag = {"internal": "kubernetes.io/role/internal-elb", "internet-facing": "kubernetes.io/role/elb"}[scheme]
+        return {s.name for s in subnets if (inputs(s).get("tags") or {}).get(tag) in ("1", "")}
+
+    assert discovered("internal") == {s.name for s in subnets if "private" in s.name}
+    assert discovered("internet-facing") == {s.name for s in subnets if "public" in s.name}
+    assert len(discovered("internal")) == 2

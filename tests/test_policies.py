@@ -53,6 +53,19 @@ def test_sample_through_the_served_pack(outcomes, sample_id):
     assert outcome.passed, outcome.detail or "no verdict of the policy"
 
 
+@pytest.fixture(scope="module")
+def in_process_outcomes() -> dict[str, policy_test.Outcome]:
+    with analyzer.InProcessPack() as pack:
+        return {_id(o.sample): o for o in policy_test.run(LOADED, pack)}
+
+
+@pytest.mark.parametrize("sample_id", [_id(s) for s in LOADED])
+def test_sample_through_the_offline_plans_in_process_pack(in_process_outcomes, sample_id):
+    # The path `python -m stacks plan` takes: every sample gets its verdict there too.
+    outcome = in_process_outcomes[sample_id]
+    assert outcome.passed, outcome.detail or "no verdict of the policy"
+
+
 def _all_verdicts(pack, sample) -> list[analyzer.Verdict]:
     infos = analyzer.policy_infos(pack.info())
     config, problems = analyzer.reconcile(infos, {sample.policy: sample.config} if sample.config else {}, "sample")

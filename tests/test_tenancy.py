@@ -6,15 +6,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.tenancy import Tenant, TenantSpec
+from components.tenancy import Tenant, TenantPlatform, TenantSpec
 
 from .conftest import inputs, run_component
+from .netpol import Network, Pod
 
 
-def build(spec: TenantSpec):
+def build(spec: TenantSpec, platform: TenantPlatform | None = None):
     def program():
         provider = k8s.Provider("cluster-k8s", kubeconfig="{}")
-        Tenant(f"primary-{spec.name}", spec, "1.33", opts=pulumi.ResourceOptions(provider=provider))
+        Tenant(f"primary-{spec.name}", spec, "1.33", platform or TenantPlatform(),
+               opts=pulumi.ResourceOptions(provider=provider))
 
     return run_component(program)
 
@@ -163,3 +165,104 @@ def test_a_changed_role_replaces_the_binding_instead_of_failing(research):
     # must replace the binding (deleting first: same name).
     (binding,) = research.by_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
     assert binding.replace_on_changes == ["roleRef"] and binding.delete_before_replace
+
+
+# What prod's primary offers tenants: Istio, Knative serving and Prometheus.
+MESH = TenantPlatform(mesh_gateway_principal="cluster.local/ns/istio-system/sa/istio-ingressgateway",
+                      mesh_namespace="istio-system",
+                      allowed_source_namespaces=("istio-system", "knative-serving", "monitoring"),
+                      mesh_source_namespaces=("istio-system", "knative-serving"))
+# Pods as their charts label them (istiod and gateway charts, CoreDNS on every cloud, Prometheus).
+KUBE_DNS = Pod("kube-system", {"k8s-app": "kube-dns"})
+ISTIOD = Pod("istio-system", {"app": "istiod", "istio": "pilot"})
+GATEWAY = Pod("istio-system", {"app": "istio-ingressgateway", "istio": "ingressgateway"})
+PROMETHEUS = Pod("monitoring", {"app.kubernetes.io/name": "prometheus"})
+ACTIVATOR = Pod("knative-serving", {"app": "activator"})
+
+
+def network(run) -> Network:
+    return Network([inputs(r) for r in run.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")])
+
+
+@pytest.fixture(scope="module")
+def meshed():
+    return build(TenantSpec(name="research", gpus=1), MESH)
+
+
+@pytest.mark.parametrize("platform", ["plain", "mesh"])
+def test_tenant_pods_resolve_names_over_udp_and_tcp_and_reach_nothing_else_in_kube_system(research, meshed,
+                                                                                          platform):
+    net, pod = network({"plain": research, "mesh": meshed}[platform]), Pod("research", {"app": "train"})
+    # Large answers (DNSSEC, many records) fall back to TCP.
+    assert net.allows(pod, KUBE_DNS, 53, "UDP") and net.allows(pod, KUBE_DNS, 53, "TCP")
+    assert not net.allows(pod, KUBE_DNS, 443)
+    assert not net.allows(pod, Pod("kube-system", {"k8s-app": "metrics-server"}), 53, "UDP")
+    assert not net.allows(pod, Pod("default", {"k8s-app": "kube-dns"}), 53, "UDP")
+
+
+@pytest.mark.parametrize("platform", ["plain", "mesh"])
+def test_tenant_pods_talk_freely_inside_their_namespace_and_not_across(research, meshed, platform):
+    net = network({"plain": research, "mesh": meshed}[platform])
+    a, b, other = Pod("research", {"app": "a"}), Pod("research", {}), Pod("recsys", {"app": "a"})
+    assert net.allows(a, b, 8080) and net.allows(b, a, 29500) and net.allows(a, b, 5353, "UDP")
+    assert not net.allows(a, other, 8080) and not net.allows(other, a, 8080)
+    assert not net.allows(a, Pod("monitoring", {}), 9090)
+
+
+def test_without_a_mesh_nothing_of_the_platform_reaches_a_tenant(research):
+    net, pod = network(research), Pod("research", {"app": "model"})
+    for caller in (GATEWAY, PROMETHEUS, ACTIVATOR):
+        assert not net.allows(caller, pod, 8080)
+    assert not net.allows(pod, ISTIOD, 15012)
+
+
+def test_sidecars_reach_istiod_on_its_mtls_port_only(meshed):
+    net, pod = network(meshed), Pod("research", {"app": "model"})
+    assert net.allows(pod, ISTIOD, 15012)
+    # Not the plaintext xDS port, not the HTTP port where /debug lives, not the webhook.
+    for port in (15010, 8080, 15017, 443):
+        assert not net.allows(pod, ISTIOD, port), port
+    assert not net.allows(pod, GATEWAY, 15012)
+    assert not net.allows(pod, Pod("istio-system", {"app": "istiod"}), 15012, "UDP")
+
+
+def test_the_gateway_knative_and_prometheus_reach_tenant_pods_and_nothing_else_does(meshed):
+    net, pod = network(meshed), Pod("research", {"app": "model"})
+    assert net.allows(GATEWAY, pod, 8080)
+    assert net.allows(ACTIVATOR, pod, 8012)
+    assert net.allows(PROMETHEUS, pod, 15020)  # the sidecar's merged metrics
+    for caller in (Pod("kube-system", {}), Pod("recsys", {"app": "model"}), Pod("kserve", {})):
+        assert not net.allows(caller, pod, 8080), caller
+
+
+def test_only_prometheus_reaches_tenants_when_observability_is_the_only_add_on():
+    run = build(TenantSpec(name="research", gpus=1), TenantPlatform(allowed_source_namespaces=("monitoring",)))
+    net, pod = network(run), Pod("research", {"app": "model"})
+    assert net.allows(PROMETHEUS, pod, 8000)
+    assert not net.allows(GATEWAY, pod, 8080)
+    # No mesh: tenant egress stays at DNS and its own namespace.
+    assert not net.allows(pod, ISTIOD, 15012)
+
+
+def _mesh_allows(run, namespace: str | None = None, principal: str | None = None) -> bool:
+    """Istio ALLOW semantics: a request passes when any rule's `from` source matches it."""
+    (policy,) = [inputs(r) for r in run.by_type("kubernetes:security.istio.io/v1:AuthorizationPolicy")]
+    assert policy["spec"]["action"] == "ALLOW"
+    for rule in policy["spec"]["rules"]:
+        for source in (s["source"] for s in rule["from"]):
+            if namespace in source.get("namespaces", ()) or principal in source.get("principals", ()):
+                return True
+    return False
+
+
+def test_the_mesh_admits_the_namespace_the_gateway_and_knative_only(meshed, research):
+    assert _mesh_allows(meshed, namespace="research")
+    assert _mesh_allows(meshed, namespace="knative-serving")
+    assert _mesh_allows(meshed, principal="cluster.local/ns/istio-system/sa/istio-ingressgateway")
+    assert not _mesh_allows(meshed, namespace="recsys")
+    assert not _mesh_allows(meshed, principal="cluster.local/ns/istio-system/sa/other")
+    # Sidecars are injected into every tenant pod when the mesh is on, and only then.
+    labels = [inputs(ns)["metadata"]["labels"] for run in (meshed, research)
+              for ns in run.by_type("kubernetes:core/v1:Namespace")]
+    assert [lbl.get("istio-injection") for lbl in labels] == ["enabled", None]
+    assert not research.by_type("kubernetes:security.istio.io/v1:AuthorizationPolicy")

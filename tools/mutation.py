@@ -2,23 +2,38 @@
 whether any fails. A mutant that survives is behaviour no test pins.
 
     python -m tools.mutation components/tenancy.py [more modules] [--tests tests/test_x.py ...]
-                             [--jobs 2] [--timeout 900] [--limit N] [--json report.json]
+                             [--jobs 2] [--limit N] [--list] [--json report.json]
 
-Each mutant runs in its own copy of the working tree (one per job, so the real files are never
-touched), with `pytest -x` on the module's tests (TESTS below, or `--tests`). Mutations, by AST:
-comparison operators flipped, `and`/`or` swapped, `not` dropped, booleans flipped, numbers
-moved by one, strings changed, one element dropped from a list/tuple/set literal, one entry
-dropped from a dict literal, an `if` condition negated. Docstrings, f-strings, messages of
-exceptions and reports, and type annotations are left alone: changing them is not a change
-of behaviour. It prints the score per module and every survivor as file:line: change.
+Mutations, by AST: comparison operators flipped, `and`/`or` swapped, `not` dropped, booleans
+flipped, numbers moved by one, strings changed, one element dropped from a list/tuple/set
+literal, one entry dropped from a dict literal, an `if` condition negated. Docstrings,
+f-strings, messages of exceptions and reports, and type annotations are left alone: changing
+them is not a change of behaviour.
 
-Slow (minutes per module): run it before a release, not in CI.
+How it stays fast enough to run over the whole suite:
+
+1. A coverage map: each test file runs once under coverage (tools/mutation_plugin.py), which
+   records the lines every test runs, counting a fixture's lines for every test that uses
+   the fixture. Maps are cached per test file in .mutation-cache/, keyed by the test file and
+   the program's sources, so only what changed is measured again.
+2. Each mutant runs only the tests that run its line, cheapest first, with `pytest -x`, in
+   its own copy of the working tree (one per job; the real files are never touched), so
+   subprocesses the tests start see the mutant too. A line that only runs when its module
+   is imported (a table, a default, a field of a model) selects the tests that run any line
+   using the names it defines, followed through other import-time definitions.
+3. A mutant no test runs survives without a run.
+
+Mutants listed in tools/mutation_equivalents.py are reported apart, with the reason, and left
+out of the score. It prints the score per module and every survivor as file:line: change.
+
+Slow (tens of minutes per module): run it before a release, not in CI.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import os
 import shutil
@@ -32,18 +47,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Which tests cover which module (the default for `--tests`).
-TESTS: dict[str, list[str]] = {
-    "components/tenancy.py": ["tests/test_tenancy.py", "tests/test_guardrails.py", "tests/test_clouds.py",
-                              "tests/test_deploy.py"],
-    "components/guardrails.py": ["tests/test_guardrails.py"],
-    "components/clusters/eks.py": ["tests/test_eks.py", "tests/test_deploy.py"],
-    "components/addons/kueue.py": ["tests/test_addons.py", "tests/test_bursting.py", "tests/test_clouds.py"],
-    "components/bursting.py": ["tests/test_bursting.py"],
-    "policies/rules/kubernetes.py": ["tests/test_policies.py"],
-    "policies/rules/aws.py": ["tests/test_policies.py"],
-    "stacks/config.py": ["tests/test_config.py", "tests/test_corpus.py", "tests/test_program.py"],
-}
 # Calls whose string arguments are messages, not behaviour.
 MESSAGE_CALLS = {"report", "ValueError", "TypeError", "ConfigError", "GpuPoolError", "print", "warn", "PackError"}
 COMPARE_FLIPS = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,
@@ -64,8 +67,9 @@ class Mutant:
 @dataclass
 class Result:
     mutant: Mutant
-    status: str  # killed | survived | timeout | error
+    status: str  # killed | survived | timeout | lost | uncovered | equivalent | error
     seconds: float
+    why: str = ""
 
 
 def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
@@ -168,12 +172,218 @@ def _replace(tree: ast.AST, old: ast.AST, new: ast.AST) -> None:
                         value[i] = new
 
 
+CACHE = REPO / ".mutation-cache"
+SOURCE_DIRS = ("components", "stacks", "policies", "tests")
+PLUGIN = "tools.mutation_plugin"
+HEADER = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+# --- the coverage map ------------------------------------------------------------------------
+
+@dataclass
+class CoverageMap:
+    cost: dict[str, float]
+    """Node id -> estimated seconds (its own run plus the fixtures it uses)."""
+    fixtures: dict[str, dict[str, float]]
+    """Node id -> the fixtures it uses, with their seconds (paid once per run)."""
+    own: dict[str, float]
+    """Node id -> seconds of the test itself."""
+    lines: dict[tuple[str, int], set[str]]
+    """(file, line) -> node ids of the tests (or of fixtures they use) that run it."""
+
+
+def _pytest(args: list[str], cwd: Path, env: dict[str, str], timeout: float | None = None):
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", PLUGIN, *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def coverage_map(test_files: list[str], targets: list[str], jobs: int) -> CoverageMap:
+    """Per test file, cached under the hash of the file and conftest; a cached map is measured
+    again when a module to mutate has changed since (its lines would no longer match)."""
+    CACHE.mkdir(exist_ok=True)
+    conftest = _sha(REPO / "tests" / "conftest.py")
+    wanted = {t: CACHE / f"{Path(t).stem}-{_sha(REPO / t)}-{conftest}.json" for t in test_files}
+    now = {t: _sha(REPO / t) for t in targets}
+
+    def fresh(path: Path) -> bool:
+        if not path.exists():
+            return False
+        recorded = json.loads(path.read_text()).get("sources", {})
+        return all(recorded.get(t, sha) == sha for t, sha in now.items())
+
+    missing = [t for t, path in wanted.items() if not fresh(path)]
+    include = ":".join(f"{REPO}/{d}/*" for d in SOURCE_DIRS)
+
+    def measure(test_file: str) -> None:
+        start = time.monotonic()
+        out = Path(str(wanted[test_file]) + ".tmp")
+        before = {str(p.relative_to(REPO)): _sha(p) for d in SOURCE_DIRS[:-1] for p in (REPO / d).rglob("*.py")}
+        proc = _pytest([test_file], REPO, {"MUTATION_MAP_OUT": str(out), "MUTATION_MAP_INCLUDE": include})
+        if proc.returncode not in (0, 5):
+            raise SystemExit(f"{test_file} fails without any mutant; fix it first:\n{proc.stdout[-3000:]}")
+        data = json.loads(out.read_text())
+        data["sources"] = before
+        wanted[test_file].write_text(json.dumps(data))
+        out.unlink()
+        print(f"coverage map: {test_file} in {time.monotonic() - start:.0f}s", flush=True)
+
+    if missing:
+        print(f"coverage map: measuring {len(missing)} test file(s) with {jobs} job(s)", flush=True)
+        with ThreadPoolExecutor(jobs) as pool:
+            list(pool.map(measure, missing))
+    cmap = CoverageMap({}, {}, {}, {})
+    for path in wanted.values():
+        data = json.loads(path.read_text())
+        users: dict[str, list[str]] = {}
+        for nodeid, test in data["tests"].items():
+            cmap.fixtures[nodeid] = {f: data["fixtures"].get(f, 0.0) for f in test["fixtures"]}
+            cmap.own[nodeid] = test["seconds"]
+            cmap.cost[nodeid] = test["seconds"] + sum(cmap.fixtures[nodeid].values())
+            for f in test["fixtures"]:
+                users.setdefault(f, []).append(nodeid)
+        for context, files in data["lines"].items():
+            nodeids = ([context[5:]] if context.startswith("test|")
+                       else users.get(context, []) if context.startswith("fixture|") else [])
+            for file, lines in files.items():
+                for line in lines:
+                    cmap.lines.setdefault((file, line), set()).update(nodeids)
+    return cmap
+
+
+# --- which tests a mutant needs ---------------------------------------------------------------
+
+class References:
+    """Where each name is used in the program and its tests, for lines that only run at import."""
+
+    def __init__(self) -> None:
+        self.uses: dict[str, list[tuple[str, ast.stmt]]] = {}
+        self.trees: dict[str, tuple[ast.Module, dict[ast.AST, ast.AST]]] = {}
+        for d in SOURCE_DIRS:
+            for p in sorted((REPO / d).rglob("*.py")):
+                rel = str(p.relative_to(REPO))
+                tree, parents = self.tree(rel)
+                for node in ast.walk(tree):
+                    name = (node.id if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+                            else node.attr if isinstance(node, ast.Attribute)
+                            else node.name if isinstance(node, ast.alias) else None)
+                    if name:
+                        self.uses.setdefault(name.split(".")[-1], []).append((rel, statement(node, parents)))
+
+    def tree(self, path: str) -> tuple[ast.Module, dict[ast.AST, ast.AST]]:
+        if path not in self.trees:
+            tree = ast.parse((REPO / path).read_text())
+            self.trees[path] = (tree, _parents(tree))
+        return self.trees[path]
+
+
+def statement(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> ast.stmt:
+    """The innermost statement that holds `node` (for compound statements: their header)."""
+    while not isinstance(node, ast.stmt):
+        node = parents[node]
+    return node
+
+
+def _lines(stmt: ast.stmt) -> range:
+    if isinstance(stmt, HEADER):
+        body = getattr(stmt, "body", None)
+        end = body[0].lineno - 1 if body else stmt.end_lineno
+        return range(stmt.lineno, max(end, stmt.lineno) + 1)
+    return range(stmt.lineno, stmt.end_lineno + 1)
+
+
+def _runners(path: str, stmt: ast.stmt, cmap: CoverageMap) -> set[str]:
+    found: set[str] = set()
+    for line in _lines(stmt):
+        found |= cmap.lines.get((path, line), set())
+    return found
+
+
+def _defined(stmt: ast.stmt, parents: dict[ast.AST, ast.AST]) -> set[str] | None:
+    """Names an import-time statement defines (None: it is not an import-time statement)."""
+    chain = [stmt]
+    while not isinstance(parents.get(chain[-1]), ast.Module):
+        parent = parents.get(chain[-1])
+        if parent is None:
+            return None
+        chain.append(parent)
+    if any(isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef) for s in chain[1:]):
+        return None  # inside a function body: runs when called, so coverage sees it
+    names: set[str] = set()
+    for s in chain:
+        if isinstance(s, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            names.add(s.name)
+        for target in (getattr(s, "targets", None) or [getattr(s, "target", None)]):
+            names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)} if target is not None else set()
+    return names
+
+
+def select(m: Mutant, cmap: CoverageMap, refs: References) -> list[str]:
+    tree, parents = refs.tree(m.path)
+    node = next(n for j, n in enumerate(ast.walk(tree)) if j == m.node)
+    stmt = statement(node, parents)
+    tests = _runners(m.path, stmt, cmap)
+    names = _defined(stmt, parents)
+    if names:  # runs at import: follow the names it defines to the code that uses them
+        seen: set[str] = set()
+        while names - seen:
+            name = (names - seen).pop()
+            seen.add(name)
+            for path, use in refs.uses.get(name, []):
+                use_parents = refs.tree(path)[1]
+                further = _defined(use, use_parents)
+                if further and path.startswith("tests/test_"):  # a test's decorator, e.g. parametrize
+                    tests |= {t for t in cmap.cost if t.startswith(f"{path}::")
+                              and t.split("::")[-1].split("[")[0] in further}
+                elif further:
+                    names |= further
+                else:
+                    tests |= _runners(path, use, cmap)
+    return sorted(tests, key=lambda t: (cmap.cost.get(t, 0.0), t))
+
+
+def within(tests: list[str], cmap: CoverageMap, budget: float | None) -> tuple[list[str], float]:
+    """The cheapest tests first, as many as fit the budget (each fixture paid once), and their cost."""
+    paid: set[str] = set()
+    total, chosen = 0.0, []
+    for t in tests:
+        extra = cmap.own.get(t, 1.0) + sum(s for f, s in cmap.fixtures.get(t, {}).items() if f not in paid)
+        if budget is not None and chosen and total + extra > budget:
+            break
+        chosen.append(t)
+        paid |= set(cmap.fixtures.get(t, {}))
+        total += extra
+    return chosen, total
+
+
+# --- equivalent mutants ------------------------------------------------------------------------
+
+def equivalent(m: Mutant) -> str | None:
+    from tools.mutation_equivalents import EQUIVALENT
+
+    line = (REPO / m.path).read_text().splitlines()[m.line - 1]
+    for fragment, change, why in EQUIVALENT.get(m.path, ()):
+        if change == m.change and fragment in line:
+            return why
+    return None
+
+
+# --- running ------------------------------------------------------------------------------------
+
 def _copy_tree(dest: Path) -> None:
-    ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", ".pytest_cache", "upstream", "*.pyc")
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skip = {n for n in names if n in {".venv", ".git", "__pycache__", ".pytest_cache", ".mutation-cache",
+                                          ".hypothesis", ".ruff_cache"} or n.endswith(".pyc")}
+        return skip | ({"upstream"} & set(names) if Path(folder) == REPO else set())
+
     shutil.copytree(REPO, dest, ignore=ignore, dirs_exist_ok=True)
 
 
-def run(mutant: Mutant, workdir: Path, tests: list[str], timeout: int) -> Result:
+def run(mutant: Mutant, workdir: Path, tests: list[str], timeout: float) -> Result:
     target = workdir / mutant.path
     original = (REPO / mutant.path).read_text()
     start = time.monotonic()
@@ -181,11 +391,13 @@ def run(mutant: Mutant, workdir: Path, tests: list[str], timeout: int) -> Result
         target.write_text(mutate(original, mutant))
     except Exception:  # noqa: BLE001 - a mutant that does not unparse is not a mutant
         return Result(mutant, "error", 0.0)
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    selection = workdir / ".mutation-select.json"
+    selection.write_text(json.dumps(tests))
+    files = list(dict.fromkeys(t.split("::")[0] for t in tests))
     try:
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
-                              cwd=workdir, env=env, capture_output=True, timeout=timeout)
-        status = "survived" if proc.returncode == 0 else "killed"
+        proc = _pytest(["-x", *files], workdir, {"MUTATION_SELECT": str(selection)}, timeout)
+        # 5: nothing collected, the mutant renamed the tests it was meant to meet
+        status = {0: "survived", 5: "lost"}.get(proc.returncode, "killed")
     except subprocess.TimeoutExpired:
         status = "timeout"  # counted as killed: the change made the tests hang
     finally:
@@ -196,53 +408,72 @@ def run(mutant: Mutant, workdir: Path, tests: list[str], timeout: int) -> Result
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.mutation", description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="+", help="module paths, relative to the repository")
-    parser.add_argument("--tests", nargs="+", help="test files to run (default: TESTS for each module)")
+    parser.add_argument("--tests", nargs="+", help="test files that may kill (default: every tests/test_*.py)")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--timeout", type=int, default=900, help="seconds per mutant")
     parser.add_argument("--limit", type=int, help="only the first N mutants of each module (a quick look)")
+    parser.add_argument("--budget", type=float, default=120.0,
+                        help="estimated seconds of tests per mutant, cheapest first (0: every test that runs the line)")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--json", type=Path, help="write every result here")
     args = parser.parse_args(argv)
 
-    plan: list[tuple[Mutant, list[str]]] = []
+    found: list[Mutant] = []
     for module in args.modules:
-        tests = args.tests or TESTS.get(module)
-        if not tests:
-            parser.error(f"no tests known for {module}: pass --tests")
-        found = mutants(module)[: args.limit] if args.limit else mutants(module)
-        plan += [(m, tests) for m in found]
+        if not (REPO / module).is_file():
+            parser.error(f"{module}: no such module (paths are relative to {REPO})")
+        ms = mutants(module)
+        found += ms[: args.limit] if args.limit else ms
     if args.list:
-        for m, _ in plan:
+        for m in found:
             print(f"{m.path}:{m.line}: {m.change}")
-        print(f"{len(plan)} mutants")
+        print(f"{len(found)} mutants")
         return 0
 
+    test_files = args.tests or sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").glob("test_*.py")
+                                      if p.name != "test_mutation_tool.py")
+    cmap = coverage_map(test_files, args.modules, args.jobs)
+    refs = References()
+    results: list[Result] = []
+    plan: list[tuple[Mutant, list[str]]] = []
+    for m in found:
+        why = equivalent(m)
+        tests, _ = within(select(m, cmap, refs), cmap, args.budget or None)
+        if why:
+            results.append(Result(m, "equivalent", 0.0, why))
+        elif not tests:
+            results.append(Result(m, "uncovered", 0.0))
+        else:
+            plan.append((m, tests))
+    print(f"{len(found)} mutants: {len(plan)} to run, "
+          f"{sum(r.status == 'uncovered' for r in results)} run by no test, "
+          f"{sum(r.status == 'equivalent' for r in results)} equivalent", flush=True)
+
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
-        workdirs = [Path(tmp) / f"w{i}" for i in range(args.jobs)]
-        for w in workdirs:
+        free = [Path(tmp) / f"w{i}" for i in range(args.jobs)]
+        for w in free:
             _copy_tree(w)
-        # The unmutated tests must pass in the copy, or every mutant would look killed.
-        for tests in {tuple(t) for _, t in plan}:
-            base = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
-                                  cwd=workdirs[0], capture_output=True, text=True)
-            if base.returncode != 0:
-                print(f"the tests fail without any mutant ({' '.join(tests)}):\n{base.stdout[-2000:]}")
-                return 2
-        free = list(workdirs)
 
         def one(item: tuple[Mutant, list[str]]) -> Result:
+            m, tests = item
             workdir = free.pop()
             try:
-                result = run(item[0], workdir, item[1], args.timeout)
+                timeout = 120 + 4 * within(tests, cmap, None)[1]
+                result = run(m, workdir, tests, timeout)
             finally:
                 free.append(workdir)
-            print(f"{result.status:8} {result.seconds:6.1f}s {item[0].path}:{item[0].line}: {item[0].change}",
+            print(f"{result.status:8} {result.seconds:6.1f}s {m.path}:{m.line}: {m.change} ({len(tests)} tests)",
                   flush=True)
             return result
 
         with ThreadPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(one, plan))
+            results += list(pool.map(one, plan))
     return report(results, args.json)
+
+
+def score(results: list[Result]) -> tuple[int, int]:
+    """(killed, counted): equivalent mutants and mutants that do not unparse are not counted."""
+    counted = [r for r in results if r.status not in ("error", "equivalent")]
+    return sum(r.status in ("killed", "timeout") for r in counted), len(counted)
 
 
 def report(results: list[Result], json_path: Path | None = None) -> int:
@@ -251,16 +482,19 @@ def report(results: list[Result], json_path: Path | None = None) -> int:
     for r in results:
         by_module.setdefault(r.mutant.path, []).append(r)
     for module, rs in by_module.items():
-        counted = [r for r in rs if r.status != "error"]
-        killed = sum(r.status in ("killed", "timeout") for r in counted)
-        score = 100 * killed / len(counted) if counted else 100.0
-        print(f"{module}: {killed}/{len(counted)} killed, {score:.0f}%")
-        for r in counted:
-            if r.status == "survived":
-                print(f"  survived {r.mutant.path}:{r.mutant.line}: {r.mutant.change}")
+        killed, counted = score(rs)
+        pct = 100 * killed / counted if counted else 100.0
+        equivalents = [r for r in rs if r.status == "equivalent"]
+        print(f"{module}: {killed}/{counted} killed, {pct:.1f}% ({len(equivalents)} equivalent, not counted)")
+        for r in sorted(rs, key=lambda r: r.mutant.line):
+            if r.status in ("survived", "uncovered", "lost"):
+                note = {"uncovered": " (no test runs this line)", "lost": " (the selected tests disappeared)"}
+                print(f"  survived {r.mutant.path}:{r.mutant.line}: {r.mutant.change}{note.get(r.status, '')}")
+        for r in sorted(equivalents, key=lambda r: r.mutant.line):
+            print(f"  equivalent {r.mutant.path}:{r.mutant.line}: {r.mutant.change}: {r.why}")
     if json_path:
-        json_path.write_text(json.dumps([{**asdict(r.mutant), "status": r.status, "seconds": round(r.seconds, 1)}
-                                         for r in results], indent=1))
+        json_path.write_text(json.dumps([{**asdict(r.mutant), "status": r.status, "seconds": round(r.seconds, 1),
+                                          "why": r.why} for r in results], indent=1))
     return 0
 
 
