@@ -48,3 +48,28 @@ def allows(policy: str | dict, action: str, resource: str | None = None, princip
     doc = json.loads(policy) if isinstance(policy, str) else policy
     matching = [s for s in _list(doc["Statement"]) if _statement_matches(s, action, resource, principal, context or {})]
     return bool(matching) and all(s["Effect"] == "Allow" for s in matching)
+
+
+def problems(policy: str | dict, trust: bool = False) -> list[str]:
+    """What IAM would refuse in a policy document (the policy grammar,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html): the
+    current Version (policy variables need it), statements with an Effect, an Action, and a
+    Resource (identity policies) or a Principal (trust policies)."""
+    doc = json.loads(policy) if isinstance(policy, str) else policy
+    out = []
+    if doc.get("Version") != "2012-10-17":
+        out.append(f"Version {doc.get('Version')!r}")
+    statements = _list(doc.get("Statement") or [])
+    if not statements:
+        out.append("no Statement")
+    for i, s in enumerate(statements):
+        if s.get("Effect") not in ("Allow", "Deny"):
+            out.append(f"Statement[{i}]: Effect {s.get('Effect')!r}")
+        if ("Action" in s) == ("NotAction" in s) or not _list(s.get("Action", s.get("NotAction"))):
+            out.append(f"Statement[{i}]: needs exactly one of Action/NotAction")
+        needed = "Principal" if trust else "Resource"
+        if needed not in s and f"Not{needed}" not in s:
+            out.append(f"Statement[{i}]: no {needed}")
+        if trust and "Resource" in s:
+            out.append(f"Statement[{i}]: a trust policy names no Resource")
+    return out

@@ -343,3 +343,91 @@ def test_bursting_config_mistakes(tmp_path, change, path, fragment):
 
 def test_scale_quantity():
     assert [scale_quantity(q, 3) for q in ("16", "64Gi", "500m", "1.5")] == ["48", "192Gi", "1500m", "4.5"]
+
+
+# -- the manager side on its own (fast, no plan) -------------------------------------------------
+
+def _resolve(kubeconfig: dict) -> tuple[dict, dict]:
+    """(cluster, user) as client-go resolves the current context; a dangling name is an error."""
+    context = {c["name"]: c["context"] for c in kubeconfig["contexts"]}[kubeconfig["current-context"]]
+    clusters = {c["name"]: c["cluster"] for c in kubeconfig["clusters"]}
+    users = {u["name"]: u["user"] for u in kubeconfig["users"]}
+    return clusters[context["cluster"]], users[context["user"]]
+
+
+def test_the_token_kubeconfig_resolves_to_the_worker_and_its_token():
+    from components.bursting import token_kubeconfig
+
+    config = json.loads(token_kubeconfig("burst", "https://203.0.113.10", "Q0E=", "eyJtoken"))
+    assert config["kind"] == "Config" and config["apiVersion"] == "v1"
+    cluster, user = _resolve(config)
+    assert cluster == {"server": "https://203.0.113.10", "certificate-authority-data": "Q0E="}
+    assert user == {"token": "eyJtoken"}
+    # Two workers' kubeconfigs never share a name the manager could confuse.
+    other = json.loads(token_kubeconfig("primary", "https://198.51.100.1", "Q0E=", "eyJother"))
+    assert {c["name"] for c in config["contexts"]}.isdisjoint(c["name"] for c in other["contexts"])
+
+
+def _manager(queue_suffix: str, workers=("primary", "burst")):
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from components.addons.kueue import TenantQuota
+    from components.bursting import MultiKueue, WorkerRef
+
+    from .conftest import run_component
+
+    class Manager:
+        name = "manager"
+
+    def program():
+        provider = k8s.Provider("manager-k8s", kubeconfig="{}")
+        release = k8s.core.v1.ConfigMap("manager-kueue", opts=pulumi.ResourceOptions(provider=provider))
+        MultiKueue("manager-multikueue", Manager(), [WorkerRef(w, pulumi.Output.secret("{}")) for w in workers],
+                   (TenantQuota("research", gpus=4, borrow_gpus=2, cpu="16", memory="64Gi"),), release,
+                   queue_suffix=queue_suffix, opts=pulumi.ResourceOptions(provider=provider))
+
+    return run_component(program)
+
+
+def test_a_burst_queue_is_its_own_cohort_so_local_queues_never_borrow_remote_quota():
+    from components.addons.kueue import TenantQuota, cluster_queue_spec
+
+    run = _manager("-burst", workers=("burst",))
+    (queue,) = objects(run, "ClusterQueue").values()
+    assert queue["metadata"]["name"] == "research-burst"  # what the tenant's `burst` LocalQueue names
+    local = cluster_queue_spec(TenantQuota("research", 4, 2, "16", "64Gi"), ())
+    assert queue["spec"]["cohortName"] != local["cohortName"]
+    # Every workload admitted there goes through MultiKueue, to the burst worker.
+    (check,) = objects(run, "AdmissionCheck").values()
+    assert queue["spec"]["admissionChecksStrategy"]["admissionChecks"] == [{"name": check["metadata"]["name"]}]
+    (config,) = objects(run, "MultiKueueConfig").values()
+    assert check["spec"]["parameters"]["name"] == config["metadata"]["name"]
+    assert check["spec"]["controllerName"] == "kueue.x-k8s.io/multikueue"  # Kueue's MultiKueue controller
+    assert config["spec"]["clusters"] == ["burst"]
+
+
+def test_a_dedicated_managers_queue_holds_every_workers_quota_and_dispatches_in_order():
+    run = _manager("")
+    (queue,) = objects(run, "ClusterQueue").values()
+    assert queue["metadata"]["name"] == "research"  # the tenant's `default` LocalQueue feeds it
+    cpu_group, gpu_group = queue["spec"]["resourceGroups"]
+    (gpu,) = gpu_group["flavors"][0]["resources"]
+    assert (gpu["name"], gpu["nominalQuota"], gpu["borrowingLimit"]) == ("nvidia.com/gpu", 8, 4)
+    assert {r["name"]: r["nominalQuota"] for r in cpu_group["flavors"][0]["resources"]} == {"cpu": "32",
+                                                                                            "memory": "128Gi"}
+    (config,) = objects(run, "MultiKueueConfig").values()
+    assert config["spec"]["clusters"] == ["primary", "burst"]
+    # Each MultiKueueCluster reads its kubeconfig from a Secret in Kueue's namespace.
+    secrets = {(inputs(r)["metadata"]["namespace"], inputs(r)["metadata"]["name"])
+               for r in run.by_type("kubernetes:core/v1:Secret")}
+    for name, mk in objects(run, "MultiKueueCluster").items():
+        source = mk["spec"]["clusterSource"]["kubeConfig"]
+        assert source["locationType"] == "Secret" and ("kueue-system", source["location"]) in secrets, name
+
+
+def test_a_manager_cannot_be_its_own_worker_or_have_none():
+    with pytest.raises(Exception, match="cannot be the MultiKueue manager"):
+        _manager("", workers=("manager",))
+    with pytest.raises(Exception, match="at least one worker"):
+        _manager("", workers=())

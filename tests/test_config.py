@@ -156,3 +156,79 @@ def test_secure_values_become_secret_placeholders(tmp_path):
     config, secret_keys = plan_mod.read_stack_file(f)
     assert config == {"aws:region": "us-west-2", "ai-platform:token": "[secret]", "ai-platform:plain": "3"}
     assert secret_keys == ["ai-platform:token"]
+
+
+# -- what each setting does to the cluster's component (config -> args) ----------------------
+
+def args_of(raw: dict, index: int = 0):
+    from stacks.config import cluster_args
+
+    cfg = parse(raw)
+    return cluster_args(cfg, cfg.clusters[index], "ai-platform", "dev")
+
+
+def cluster(**fields) -> dict:
+    return {"name": "primary", "cloud": "aws", "region": "us-west-2", **fields}
+
+
+@pytest.mark.parametrize("environment,setting,protected", [
+    ("prod", None, True), ("dev", None, False), ("prod", False, False), ("dev", True, True)])
+def test_protection_follows_the_environment_unless_the_cluster_says(environment, setting, protected):
+    c = cluster() if setting is None else cluster(protect=setting)
+    assert args_of({"environment": environment, "clusters": [c]}).protect is bool(protected)
+
+
+@pytest.mark.parametrize("cloud,extra", [("aws", {}), ("azure", {"region": "westeurope"})])
+def test_log_retention_reaches_the_control_plane_logs(cloud, extra):
+    assert args_of({**MINIMAL, "clusters": [cluster(cloud=cloud, logRetentionDays=400, **extra)]}) \
+        .log_retention_days == 400
+    # Unset: the documented 90 days, on both clouds that keep control-plane logs.
+    assert args_of({**MINIMAL, "clusters": [cluster(cloud=cloud, **extra)]}).log_retention_days == 90
+
+
+def test_the_gpu_operator_toggle_decides_who_installs_drivers():
+    on = args_of(MINIMAL)
+    off = args_of({**MINIMAL, "addons": {"gpuOperator": {"enabled": False}}})
+    assert (on.gpu_driver, off.gpu_driver) == ("gpu-operator", "cloud")
+
+
+def test_gke_and_aks_defaults_and_overrides():
+    gke = {"name": "primary", "cloud": "gcp", "region": "us-central1", "project": "acme-ml"}
+    assert args_of({**MINIMAL, "clusters": [gke]}).release_channel == "REGULAR"
+    assert args_of({**MINIMAL, "clusters": [{**gke, "releaseChannel": "STABLE"}]}).release_channel == "STABLE"
+    assert args_of({**MINIMAL, "clusters": [{**gke}]}).project == "acme-ml"
+    aks = {"name": "primary", "cloud": "azure", "region": "westeurope"}
+    dev = args_of({**MINIMAL, "clusters": [aks]})
+    assert (dev.network_policy, dev.upgrade_channel, dev.sku_tier) == ("cilium", "stable", "Free")
+    # prod pays for the SLA-backed control plane.
+    assert args_of({"environment": "prod", "clusters": [aks]}).sku_tier == "Standard"
+    chosen = args_of({**MINIMAL, "clusters": [{**aks, "networkPolicy": "azure", "upgradeChannel": "patch",
+                                               "skuTier": "Premium", "resourceGroup": "rg-1",
+                                               "adminGroupObjectIds": ["00000000-0000-0000-0000-000000000001"]}]})
+    assert (chosen.network_policy, chosen.upgrade_channel, chosen.sku_tier, chosen.resource_group) == (
+        "azure", "patch", "Premium", "rg-1")
+    assert chosen.admin_group_object_ids == ("00000000-0000-0000-0000-000000000001",)
+
+
+def test_every_cluster_is_tagged_with_its_environment_and_its_own_tags():
+    args = args_of({"environment": "prod", "clusters": [cluster(tags={"team": "ml"})]})
+    assert args.tags == {"ai-platform:environment": "prod", "team": "ml"}
+
+
+def test_aws_access_entries_reach_the_cluster():
+    arn = "arn:aws:iam::123456789012:role/platform-admins"
+    args = args_of({**MINIMAL, "clusters": [cluster(accessEntries=[{"principalArn": arn, "clusterAdmin": True}])]})
+    assert [(e.principal_arn, e.cluster_admin) for e in args.access_entries] == [(arn, True)]
+
+
+@pytest.mark.parametrize("environment,bounds", [("prod", (2, 3)), ("dev", (1, 2))])
+def test_the_dedicated_manager_is_small_cpu_only_and_highly_available_in_prod(environment, bounds):
+    cfg = parse({"environment": environment, "clusters": [cluster()]})
+    manager = cfg.manager("m6i.large")
+    assert (manager.system_pool.min, manager.system_pool.max) == bounds
+    assert manager.system_pool.machine_type == "m6i.large"
+    assert manager.gpu_pools == () and manager.cpu_pools == () and manager.role == "primary"
+    assert (manager.cloud, manager.region) == ("aws", "us-west-2")
+    chosen = parse({"environment": environment, "clusters": [cluster()],
+                    "bursting": {"managerPool": {"machineType": "m6i.xlarge", "min": 3, "max": 5}}})
+    assert (chosen.manager("m6i.large").system_pool.min, chosen.manager("m6i.large").system_pool.max) == (3, 5)

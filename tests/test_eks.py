@@ -350,3 +350,21 @@ def test_load_balancers_land_in_the_subnets_their_scheme_needs(default):
     assert discovered("internal") == {s.name for s in subnets if "private" in s.name}
     assert discovered("internet-facing") == {s.name for s in subnets if "public" in s.name}
     assert len(discovered("internal")) == 2
+
+
+def test_every_iam_document_is_one_iam_accepts(default):
+    from . import iam
+
+    run, _ = default
+    documents = [(r.name, inputs(r)["assumeRolePolicy"], True) for r in run.by_type("aws:iam/role:Role")]
+    documents += [(r.name, inputs(r)["policy"], False) for r in run.by_type("aws:iam/rolePolicy:RolePolicy")]
+    assert len(documents) >= 6
+    for name, doc, trust in documents:
+        assert not iam.problems(doc, trust), (name, iam.problems(doc, trust))
+
+
+def test_a_deleted_secrets_key_stays_recoverable_for_the_longest_window_aws_allows(default):
+    # KMS takes 7 to 30 days (https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html):
+    # the longest gives time to notice a cluster whose secrets would become unreadable.
+    run, _ = default
+    assert inputs(run.one("aws:kms/key:Key", "primary-secrets-key"))["deletionWindowInDays"] == 30

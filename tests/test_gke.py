@@ -7,7 +7,7 @@ import json
 import pytest
 
 from components.clusters.base import EndpointSpec, GpuPoolSpec, GpuSharing
-from components.clusters.gke import NO_GKE_DEVICE_PLUGIN_LABEL, GkeCluster, GkeClusterArgs, subnet_ranges
+from components.clusters.gke import GkeCluster, GkeClusterArgs, subnet_ranges
 from stacks.engine import is_secret
 
 from .conftest import inputs, run_component
@@ -125,6 +125,11 @@ def test_node_counts_belong_to_the_autoscaler(default):
         assert set(p.ignore_changes) >= {"nodeCount", "initialNodeCount"}
         assert inputs(p)["ignoreNodeCountChanges"] is True
     assert cluster(default)["clusterAutoscaling"]["autoscalingProfile"] == "OPTIMIZE_UTILIZATION"
+
+
+# The node label GKE reads to skip its own device plugin, as NVIDIA's GPU Operator guide for GKE
+# sets it (https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/latest/google-gke.html).
+NO_GKE_DEVICE_PLUGIN_LABEL = "gke-no-default-nvidia-gpu-device-plugin"
 
 
 def test_gpu_operator_mode_hands_the_device_plugin_over(default):

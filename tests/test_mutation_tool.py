@@ -39,3 +39,25 @@ def test_each_mutant_changes_exactly_one_thing(tmp_path):
         compile(mutated, "m.py", "exec")  # ... and is valid Python
     flip = next(m for m in mutants(str(path)) if m.change == "GtE -> Gt")
     assert "port > 1024" in mutate(SOURCE, flip)
+
+
+def test_the_budget_takes_the_cheapest_tests_and_pays_each_fixture_once():
+    from tools.mutation import CoverageMap, within
+
+    cmap = CoverageMap(cost={}, lines={}, own={"a": 1.0, "b": 1.0, "c": 1.0, "d": 50.0},
+                       fixtures={"a": {"plan": 30.0}, "b": {"plan": 30.0}, "c": {}, "d": {}})
+    chosen, cost = within(["c", "a", "b", "d"], cmap, budget=40.0)
+    assert chosen == ["c", "a", "b"] and cost == 33.0  # the plan fixture is paid by `a` only
+    assert within(["c", "a", "b", "d"], cmap, budget=None)[0] == ["c", "a", "b", "d"]
+    assert within(["d", "c"], cmap, budget=1.0)[0] == ["d"]  # the cheapest always runs
+
+
+def test_import_time_statements_name_what_they_define():
+    from tools.mutation import _defined, _parents, statement
+
+    tree = ast.parse("LIMIT = 3\n\nclass Spec:\n    cpu: str = '16'\n\ndef f(x=LIMIT):\n    return x + 1\n")
+    parents = _parents(tree)
+    by_line = {n.lineno: statement(n, parents) for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+    assert _defined(by_line[1], parents) == {"LIMIT"}
+    assert _defined(by_line[4], parents) == {"Spec", "cpu"}  # a model field: its class and attribute
+    assert _defined(by_line[7], parents) is None  # a function body runs when called: coverage sees it

@@ -266,3 +266,18 @@ def test_the_mesh_admits_the_namespace_the_gateway_and_knative_only(meshed, rese
               for ns in run.by_type("kubernetes:core/v1:Namespace")]
     assert [lbl.get("istio-injection") for lbl in labels] == ["enabled", None]
     assert not research.by_type("kubernetes:security.istio.io/v1:AuthorizationPolicy")
+
+
+def test_a_tenant_given_only_its_gpus_gets_the_documented_quotas():
+    # The README's tenant table: cpu 16, memory 64Gi, 100 pods, 20 PVCs, 500Gi storage, 200Gi node disk.
+    run = build(TenantSpec(name="small", gpus=2))
+    hard = inputs(run.one("kubernetes:core/v1:ResourceQuota", "primary-small-quota"))["spec"]["hard"]
+    assert {k: hard[k] for k in ("requests.cpu", "requests.memory", "limits.memory", "pods", "persistentvolumeclaims",
+                                 "requests.storage", "requests.ephemeral-storage", "requests.nvidia.com/gpu")} == {
+        "requests.cpu": "16", "requests.memory": "64Gi", "limits.memory": "64Gi", "pods": "100",
+        "persistentvolumeclaims": "20", "requests.storage": "500Gi", "requests.ephemeral-storage": "200Gi",
+        "requests.nvidia.com/gpu": "2"}
+    # Nothing is borrowed unless asked: the namespace ceiling is the guaranteed GPUs.
+    borrowing = build(TenantSpec(name="big", gpus=2, borrow_gpus=3))
+    assert inputs(borrowing.one("kubernetes:core/v1:ResourceQuota", "primary-big-quota"))["spec"]["hard"][
+        "requests.nvidia.com/gpu"] == "5"
