@@ -271,3 +271,21 @@ def test_the_pack_and_the_tenants_agree_on_critical_priorities():
     from policies.rules import kubernetes
 
     assert kubernetes.CRITICAL_PRIORITY_CLASSES == CRITICAL_PRIORITY_CLASSES
+
+
+def test_every_policy_of_medium_severity_or_more_blocks_the_deploy():
+    from pulumi_policy import EnforcementLevel
+    from pulumi_policy.policy import Severity
+
+    # Advisory by design: Kueue puts unlabelled jobs in the tenant's `default` queue anyway.
+    advisory = {"kubernetes-gpu-workload-queue-label"}
+    for p in ALL_POLICIES:
+        blocking = p.enforcement_level == EnforcementLevel.MANDATORY
+        if p.name in advisory or p.severity == Severity.LOW:
+            assert not blocking, f"{p.name}: a low-severity or documented advisory policy should not block"
+        else:
+            assert blocking and p.severity in (Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL), p.name
+    # An API server open to the internet is the worst finding on every cloud.
+    public = {p.name for p in ALL_POLICIES if p.severity == Severity.CRITICAL}
+    assert {"aws-eks-cluster-endpoint-private", "gcp-gke-cluster-endpoint-restricted",
+            "azure-aks-cluster-api-access"} <= public

@@ -281,3 +281,29 @@ def test_a_tenant_given_only_its_gpus_gets_the_documented_quotas():
     borrowing = build(TenantSpec(name="big", gpus=2, borrow_gpus=3))
     assert inputs(borrowing.one("kubernetes:core/v1:ResourceQuota", "primary-big-quota"))["spec"]["hard"][
         "requests.nvidia.com/gpu"] == "5"
+
+
+@pytest.mark.parametrize("name", ["kube-foo", "kube-system", "default", "monitoring", "istio-system"])
+def test_kubernetes_and_platform_namespaces_are_refused_as_tenant_names(name):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="reserved namespace"):
+        TenantSpec(name=name, gpus=0)
+
+
+def test_args_cannot_be_changed_after_validation():
+    # Validation runs once, up front: a component must never see args changed after it.
+    import dataclasses
+
+    from pydantic import ValidationError
+
+    from components.addons.kueue import TenantQuota
+    from components.bursting import WorkerRef
+
+    spec = TenantSpec(name="a", gpus=1)
+    with pytest.raises(ValidationError):
+        spec.gpus = 10_000_000
+    for frozen, field in ((TenantPlatform(), "submit_only"), (TenantQuota("a", 1, 0, "1", "1Gi"), "gpus"),
+                          (WorkerRef("burst", None), "name")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(frozen, field, 1)
