@@ -23,6 +23,15 @@ def _type_name(annotation) -> str:
     return text
 
 
+def _bounds(field) -> str:
+    """` (1 to 100)` from the field's ge/le constraints: the range the config accepts."""
+    low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)
+    high = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
+    if low is None and high is None:
+        return ""
+    return f" ({low if low is not None else '...'} to {high if high is not None else '...'})"
+
+
 def rows(model: type[BaseModel] = StackConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
     out = []
     # A model's own keys first (in declaration order), then the ones it inherits.
@@ -39,7 +48,7 @@ def rows(model: type[BaseModel] = StackConfig, prefix: str = "") -> list[tuple[s
             default = "required"
         inner = _unwrap(field.annotation)
         is_list = typing.get_origin(field.annotation) in (tuple, list)
-        out.append((key, _type_name(field.annotation), default, doc))
+        out.append((key, _type_name(field.annotation) + _bounds(field), default, doc))
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             out += rows(inner, f"{key}[]." if is_list else f"{key}.")
     return out

@@ -307,3 +307,28 @@ def test_args_cannot_be_changed_after_validation():
                           (WorkerRef("burst", None), "name")):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(frozen, field, 1)
+
+
+def test_the_whole_kit_is_found_by_its_tenant_label(meshed):
+    # `kubectl get <kind> -A -l ai-platform.io/tenant=research` lists every object of the tenant.
+    objects = [inputs(r) for r in meshed.resources if r.custom and not r.type.startswith("pulumi:providers:")]
+    assert len(objects) >= 8
+    for o in objects:
+        assert (o["metadata"].get("labels") or {}).get("ai-platform.io/tenant") == "research", o["metadata"]["name"]
+
+
+# Each count a tenant sets, with the range the config accepts (below it there is no tenant,
+# above it a typo like an extra zero that would hand one tenant the whole cluster).
+BOUNDS = [("gpus", 0, 100000), ("borrow_gpus", 0, 100000), ("pods", 1, 100000), ("pvcs", 0, 10000)]
+
+
+@pytest.mark.parametrize("field,low,high", BOUNDS)
+def test_tenant_counts_are_accepted_inside_their_range_and_refused_outside(field, low, high):
+    from pydantic import ValidationError
+
+    base = {"name": "a", "gpus": 1}
+    for ok in (low, high):
+        assert getattr(TenantSpec(**{**base, field: ok}), field) == ok
+    for bad in (low - 1, high + 1):
+        with pytest.raises(ValidationError, match=field):
+            TenantSpec(**{**base, field: bad})
