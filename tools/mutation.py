@@ -40,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -414,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=120.0,
                         help="estimated seconds of tests per mutant, cheapest first (0: every test that runs the line)")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
-    parser.add_argument("--json", type=Path, help="write every result here")
+    parser.add_argument("--json", type=Path, help="write every result here (rewritten as results come in)")
+    parser.add_argument("--resume", type=Path,
+                        help="a --json report: keep its killed mutants (when the module has not changed), run the rest")
     args = parser.parse_args(argv)
 
     found: list[Mutant] = []
@@ -435,7 +438,17 @@ def main(argv: list[str] | None = None) -> int:
     refs = References()
     results: list[Result] = []
     plan: list[tuple[Mutant, list[str]]] = []
+    # New tests only add kills, so a kill stands as long as the mutated module is unchanged.
+    kept = {(e["path"], e["node"], e["variant"], e["change"]): e for e in
+            (json.loads(args.resume.read_text()) if args.resume and args.resume.exists() else [])
+            if e["status"] in ("killed", "timeout") and e.get("sha") == _sha(REPO / e["path"])}
+    reused = 0
     for m in found:
+        before = kept.get((m.path, m.node, m.variant, m.change))
+        if before:
+            results.append(Result(m, before["status"], before["seconds"]))
+            reused += 1
+            continue
         why = equivalent(m)
         tests, _ = within(select(m, cmap, refs), cmap, args.budget or None)
         if why:
@@ -444,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(Result(m, "uncovered", 0.0))
         else:
             plan.append((m, tests))
-    print(f"{len(found)} mutants: {len(plan)} to run, "
+    print(f"{len(found)} mutants: {len(plan)} to run, {reused} killed before (--resume), "
           f"{sum(r.status == 'uncovered' for r in results)} run by no test, "
           f"{sum(r.status == 'equivalent' for r in results)} equivalent", flush=True)
 
@@ -452,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         free = [Path(tmp) / f"w{i}" for i in range(args.jobs)]
         for w in free:
             _copy_tree(w)
+
+        lock = threading.Lock()
 
         def one(item: tuple[Mutant, list[str]]) -> Result:
             m, tests = item
@@ -463,10 +478,14 @@ def main(argv: list[str] | None = None) -> int:
                 free.append(workdir)
             print(f"{result.status:8} {result.seconds:6.1f}s {m.path}:{m.line}: {m.change} ({len(tests)} tests)",
                   flush=True)
+            with lock:
+                results.append(result)
+                if args.json:  # a run cut short still leaves what it found (for --resume)
+                    write_json(results, args.json)
             return result
 
         with ThreadPoolExecutor(args.jobs) as pool:
-            results += list(pool.map(one, plan))
+            list(pool.map(one, plan))
     return report(results, args.json)
 
 
@@ -493,9 +512,14 @@ def report(results: list[Result], json_path: Path | None = None) -> int:
         for r in sorted(equivalents, key=lambda r: r.mutant.line):
             print(f"  equivalent {r.mutant.path}:{r.mutant.line}: {r.mutant.change}: {r.why}")
     if json_path:
-        json_path.write_text(json.dumps([{**asdict(r.mutant), "status": r.status, "seconds": round(r.seconds, 1),
-                                          "why": r.why} for r in results], indent=1))
+        write_json(results, json_path)
     return 0
+
+
+def write_json(results: list[Result], path: Path) -> None:
+    shas = {p: _sha(REPO / p) for p in {r.mutant.path for r in results}}
+    path.write_text(json.dumps([{**asdict(r.mutant), "status": r.status, "seconds": round(r.seconds, 1),
+                                 "why": r.why, "sha": shas[r.mutant.path]} for r in results], indent=1))
 
 
 if __name__ == "__main__":
