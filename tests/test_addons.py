@@ -368,3 +368,20 @@ def test_grafana_reads_dashboards_and_secrets_only_in_its_namespace(prod_plan, u
     dashboards = [inputs(r) for r in prod_plan.run.by_type("kubernetes:core/v1:ConfigMap")
                   if "grafana_dashboard" in (inputs(r)["metadata"].get("labels") or {})]
     assert dashboards and {d["metadata"]["namespace"] for d in dashboards} == {"monitoring"}
+
+
+def test_kueue_keeps_a_controller_through_drains_in_prod_and_never_blocks_a_drain_in_dev(dev_plan, prod_plan):
+    # A PDB of minAvailable 1 over a single replica would keep every node drain waiting forever.
+    dev = release(dev_plan.run, "kueue")["values"]
+    assert dev["controllerManager"]["replicas"] == 1 and not dev["controllerManager"]["podDisruptionBudget"]["enabled"]
+    prod = release(prod_plan.run, "kueue")["values"]["controllerManager"]
+    assert prod["replicas"] == 2
+    assert prod["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+    # Prometheus runs on both: it scrapes Kueue's queue metrics (pending workloads, quota use).
+    assert dev["enablePrometheus"] is True and release(prod_plan.run, "kueue")["values"]["enablePrometheus"] is True
+    # Only a MultiKueue manager carries the dispatcher settings; the workers' Kueue stays plain.
+    for cluster, manager in (("manager", True), ("primary", False), ("burst", False)):
+        config = yaml.safe_load(release(prod_plan.run, "kueue", cluster)["values"]["managerConfig"][
+            "controllerManagerConfigYaml"])
+        assert ("multiKueue" in config) is manager, cluster
+        assert config["fairSharing"]["preemptionStrategies"] and config["manageJobsWithoutQueueName"] is True

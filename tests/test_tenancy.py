@@ -315,6 +315,9 @@ def test_the_whole_kit_is_found_by_its_tenant_label(meshed):
     assert len(objects) >= 8
     for o in objects:
         assert (o["metadata"].get("labels") or {}).get("ai-platform.io/tenant") == "research", o["metadata"]["name"]
+        # ...and as the platform's, which the admission rule keeps tenants from touching (README,
+        # "Tenant security model").
+        assert o["metadata"]["labels"].get("ai-platform.io/owner") == "platform", o["metadata"]["name"]
 
 
 # Each count a tenant sets, with the range the config accepts (below it there is no tenant,
