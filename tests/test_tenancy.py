@@ -318,6 +318,16 @@ def test_the_whole_kit_is_found_by_its_tenant_label(meshed):
         # ...and as the platform's, which the admission rule keeps tenants from touching (README,
         # "Tenant security model").
         assert o["metadata"]["labels"].get("ai-platform.io/owner") == "platform", o["metadata"]["name"]
+        # Kubernetes' recommended label: whoever finds it with kubectl knows not to edit it by hand.
+        assert o["metadata"]["labels"].get("app.kubernetes.io/managed-by") == "pulumi", o["metadata"]["name"]
+
+
+def test_the_components_type_token_is_the_one_that_shipped(research):
+    # It is part of every child's URN: a new token would make `pulumi up` replace every tenant's objects.
+    (component,) = [r for r in research.resources if not r.custom]
+    assert component.type == "ai-platform:tenancy:Tenant" and component.name == "primary-research"
+    ns = research.one("kubernetes:core/v1:Namespace", "primary-research-namespace")
+    assert "ai-platform:tenancy:Tenant$kubernetes:core/v1:Namespace::primary-research-namespace" in ns.urn
 
 
 # Each count a tenant sets, with the range the config accepts (below it there is no tenant,
