@@ -328,6 +328,35 @@ def test_the_components_type_token_is_the_one_that_shipped(research):
     assert component.type == "ai-platform:tenancy:Tenant" and component.name == "primary-research"
     ns = research.one("kubernetes:core/v1:Namespace", "primary-research-namespace")
     assert "ai-platform:tenancy:Tenant$kubernetes:core/v1:Namespace::primary-research-namespace" in ns.urn
+    # So are the children's names.
+    assert {r.name for r in research.resources if r.custom and not r.type.startswith("pulumi:providers:")} == {
+        f"primary-research-{role}" for role in ("namespace", "quota", "priority-quota", "limits", "default-deny",
+                                                "allow-dns", "allow-same-namespace", "admins")}
+    assert research.component_outputs[component.urn] == {"namespace": "research"}
+
+
+def _quota_refuses(run, namespace: str, priority_class: str | None) -> bool:
+    """Does a ResourceQuota of the namespace with `pods: 0` cover a pod of this priority class?
+    (https://kubernetes.io/docs/concepts/policy/resource-quotas/#quota-scopes)"""
+    for r in run.by_type("kubernetes:core/v1:ResourceQuota"):
+        q = inputs(r)
+        if q["metadata"]["namespace"] != namespace or q.get("spec", {}).get("hard", {}).get("pods") != "0":
+            continue
+        exprs = (q["spec"].get("scopeSelector") or {}).get("matchExpressions", [])
+        covered = all(
+            {"In": priority_class in e.get("values", []), "NotIn": priority_class not in e.get("values", []),
+             "Exists": priority_class is not None, "DoesNotExist": priority_class is None}[e["operator"]]
+            for e in exprs if e["scopeName"] == "PriorityClass")
+        if covered:
+            return True
+    return False
+
+
+def test_a_tenant_pod_at_a_critical_priority_is_refused_and_others_are_not(research):
+    assert _quota_refuses(research, "research", "system-node-critical")
+    assert _quota_refuses(research, "research", "system-cluster-critical")
+    for ordinary in (None, "platform-high", "tenant-batch"):
+        assert not _quota_refuses(research, "research", ordinary), ordinary
 
 
 # Each count a tenant sets, with the range the config accepts (below it there is no tenant,
