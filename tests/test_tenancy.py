@@ -374,3 +374,27 @@ def test_tenant_counts_are_accepted_inside_their_range_and_refused_outside(field
     for bad in (low - 1, high + 1):
         with pytest.raises(ValidationError, match=field):
             TenantSpec(**{**base, field: bad})
+
+
+def test_custom_resources_wait_for_the_namespace_and_their_crds_and_nothing_else_waits_for_crds():
+    holder = {}
+
+    def program():
+        provider = k8s.Provider("cluster-k8s", kubeconfig="{}")
+        crds = k8s.core.v1.ConfigMap("istio-base", opts=pulumi.ResourceOptions(provider=provider))
+        holder["crds"] = crds
+        platform = TenantPlatform(**{**MESH.__dict__, "local_queues": (("default", ""),)})
+        Tenant("primary-research", TenantSpec(name="research", gpus=1), "1.33", platform, crds=[crds],
+               opts=pulumi.ResourceOptions(provider=provider))
+
+    run = run_component(program)
+    ns = run.one("kubernetes:core/v1:Namespace", "primary-research-namespace")
+    crds = run.one("kubernetes:core/v1:ConfigMap", "istio-base")
+    custom = {"kubernetes:security.istio.io/v1:AuthorizationPolicy", "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue"}
+    assert {r.type for r in run.resources} >= custom
+    for r in run.resources:
+        if not r.custom or r.type.startswith("pulumi:providers:") or r in (ns, crds):
+            continue
+        assert ns.urn in r.dependencies, r.name
+        # The namespace kit goes in as soon as the cluster is up; only Istio and Kueue objects need their CRDs.
+        assert (crds.urn in r.dependencies) is (r.type in custom), r.name
