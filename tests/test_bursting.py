@@ -431,3 +431,77 @@ def test_a_manager_cannot_be_its_own_worker_or_have_none():
         _manager("", workers=("manager",))
     with pytest.raises(Exception, match="at least one worker"):
         _manager("", workers=())
+
+
+def test_the_worker_rules_for_every_integration_kueue_knows_are_kueues_own():
+    # Not only the integrations enabled today: turning one on must not grant more (or less) than Kueue's role.
+    from components.bursting import INTEGRATION_RULES, worker_rules
+
+    upstream = _rules(yaml.safe_load((FIXTURES / "kueue-0.19.2-multikueue-worker-role.yaml").read_text())["rules"])
+    for framework, rules in INTEGRATION_RULES.items():
+        if framework in ("trainer.kubeflow.org/trainjob", "deployment"):
+            continue  # not in Kueue's script: the test above covers both
+        group, kind = _kind_of(framework)
+        theirs = {r for r in upstream if r[0] == group and r[1].split("/")[0] == kind}
+        assert theirs and _rules(rules) == theirs, framework
+    assert _rules(worker_rules(())) == {r for r in upstream if r[0] == "kueue.x-k8s.io"}
+    with pytest.raises(ValueError, match="no MultiKueue worker rules"):
+        worker_rules(("example.com/unknown",))
+
+
+def _worker_access(namespaces=("research", "recsys"), generation: int = 1):
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from components.bursting import WorkerAccess
+
+    from .conftest import run_component
+
+    holder = {}
+
+    class Worker:
+        name = "burst"
+
+    def program():
+        provider = k8s.Provider("burst-k8s", kubeconfig="{}")
+        worker = Worker()
+        worker.api_server = pulumi.Output.from_input("https://203.0.113.10")
+        worker.certificate_authority = pulumi.Output.from_input("Q0E=")
+        holder["access"] = WorkerAccess("burst-multikueue-access", worker, namespaces, [], generation,
+                                        opts=pulumi.ResourceOptions(provider=provider))
+
+    return run_component(program)
+
+
+def test_the_worker_token_can_mirror_jobs_into_tenant_namespaces_and_nothing_more():
+    from stacks.admission import User
+    from stacks.rbac import authorizer
+
+    run = _worker_access()
+    objects = [inputs(r) for r in run.resources if r.custom and "metadata" in inputs(r)]
+    can = authorizer(objects)
+    sa = User("system:serviceaccount:kueue-system:multikueue-sa", ("system:serviceaccounts",))
+    for ns in ("research", "recsys"):
+        assert can(sa, "create", "batch", "jobs", ns) and can(sa, "delete", "jobset.x-k8s.io", "jobsets", ns)
+        assert can(sa, "patch", "kueue.x-k8s.io", "workloads/status", ns)
+    # MultiKueue watches across namespaces; it writes in none of the platform's.
+    assert can(sa, "list", "kueue.x-k8s.io", "workloads", None) and can(sa, "watch", "batch", "jobs", None)
+    for ns in ("kube-system", "kueue-system", "monitoring"):
+        assert not can(sa, "create", "batch", "jobs", ns), ns
+        assert not can(sa, "create", "", "pods", ns), ns
+    for verb, group, resource in (("get", "", "secrets"), ("create", "rbac.authorization.k8s.io", "rolebindings"),
+                                  ("delete", "", "namespaces"), ("create", "", "serviceaccounts/token")):
+        assert not can(sa, verb, group, resource, "research"), (verb, resource)
+    assert not can(User("system:serviceaccount:kueue-system:default", ()), "create", "batch", "jobs", "research")
+
+
+def test_the_worker_token_is_the_service_accounts_and_rotates_with_its_generation():
+    run = _worker_access(generation=3)
+    (token,) = [inputs(r) for r in run.by_type("kubernetes:core/v1:Secret")]
+    (sa,) = [inputs(r) for r in run.by_type("kubernetes:core/v1:ServiceAccount")]
+    assert token["type"] == "kubernetes.io/service-account-token"
+    assert (token["metadata"]["namespace"], sa["metadata"]["namespace"]) == ("kueue-system", "kueue-system")
+    assert token["metadata"]["annotations"]["kubernetes.io/service-account.name"] == sa["metadata"]["name"]
+    assert token["metadata"]["name"].endswith("-3")
+    (rotated,) = _worker_access(generation=4).by_type("kubernetes:core/v1:Secret")
+    assert inputs(rotated)["metadata"]["name"] != token["metadata"]["name"]
