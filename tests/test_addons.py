@@ -385,3 +385,74 @@ def test_kueue_keeps_a_controller_through_drains_in_prod_and_never_blocks_a_drai
             "controllerManagerConfigYaml"])
         assert ("multiKueue" in config) is manager, cluster
         assert config["fairSharing"]["preemptionStrategies"] and config["manageJobsWithoutQueueName"] is True
+
+
+def test_platform_namespaces_are_privileged_only_where_a_host_agent_runs(dev_plan):
+    from policies.rules.kubernetes import PLATFORM_EXEMPTIONS
+
+    levels = {inputs(r)["metadata"]["name"]: inputs(r)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+              for r in dev_plan.run.by_type("kubernetes:core/v1:Namespace") if r.name.startswith("primary-")}
+    host_agents = {ns for ns, *_ in PLATFORM_EXEMPTIONS}
+    for ns, level in levels.items():
+        assert level in ("restricted", "baseline", "privileged"), (ns, level)
+        if level == "privileged":
+            assert ns in host_agents, f"{ns} is privileged but runs no host agent the pack exempts"
+    # Controllers only: the strictest level (their rendered pods are admitted there, see test_deploy).
+    for ns in ("kueue-system", "cert-manager", "kserve", "knative-serving", "knative-operator"):
+        assert levels[ns] == "restricted", ns
+
+
+def test_kueues_names_are_the_ones_that_shipped(dev_plan):
+    # URNs and object names of a deployed stack: a new one would make `pulumi up` replace Kueue's objects
+    # (and a renamed ClusterQueue would orphan every tenant's LocalQueue and pending workloads).
+    found = {(r.type.rsplit(":", 1)[-1], r.name, inputs(r).get("metadata", {}).get("name") or inputs(r).get("name"))
+             for r in dev_plan.run.resources if r.name.startswith("primary-kueue")}
+    assert found == {
+        ("Kueue", "primary-kueue", None),
+        ("Namespace", "primary-kueue-namespace", "kueue-system"),
+        ("Release", "primary-kueue-release", "kueue"),
+        ("ResourceFlavor", "primary-kueue-flavor-default", "default"),
+        ("ResourceFlavor", "primary-kueue-flavor-l4", "l4"),
+        ("WorkloadPriorityClass", "primary-kueue-priority-platform-high", "platform-high"),
+        ("WorkloadPriorityClass", "primary-kueue-priority-platform-normal", "platform-normal"),
+        ("WorkloadPriorityClass", "primary-kueue-priority-platform-low", "platform-low"),
+        ("ClusterQueue", "primary-kueue-queue-research", "research"),
+        ("ClusterQueue", "primary-kueue-queue-recsys", "recsys"),
+    }
+    (component,) = [r for r in dev_plan.run.resources if r.name == "primary-kueue"]
+    assert component.type == "ai-platform:addons:Kueue"
+    assert release(dev_plan.run, "kueue")["namespace"] == "kueue-system"
+
+
+def test_a_tenants_cluster_queue_admits_its_namespace_within_its_quota():
+    from components.addons.kueue import TenantQuota, cluster_queue_spec, flavor_spec
+    from stacks.rbac import labels_match
+
+    spot = Taint("kubernetes.azure.com/scalesetpriority", "spot")
+    pools = (_pool("a100", 8, 2), GpuPool("l4", "m", 1, "l4", 0, 4, "spot", 100, Taint("nvidia.com/gpu", "true"),
+                                          extra_taints=(spot,)))
+    spec = cluster_queue_spec(TenantQuota("research", gpus=5, borrow_gpus=2, cpu="16", memory="64Gi"), pools)
+    # Only the tenant's own namespace submits to it.
+    assert labels_match(spec["namespaceSelector"], {"kubernetes.io/metadata.name": "research"})
+    assert not labels_match(spec["namespaceSelector"], {"kubernetes.io/metadata.name": "recsys"})
+    # A large job that does not fit yet does not hold back smaller ones behind it.
+    assert spec["queueingStrategy"] == "BestEffortFIFO"
+    # Idle quota of the cohort is lent, and reclaimed from any borrower; inside the queue, priority decides.
+    assert spec["preemption"] == {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"}
+    assert spec["fairSharing"]["weight"] == 1
+    cpu_group, gpu_group = spec["resourceGroups"]
+    assert cpu_group["coveredResources"] == ["cpu", "memory"]
+    assert {r["name"]: r["nominalQuota"] for r in cpu_group["flavors"][0]["resources"]} == {"cpu": "16",
+                                                                                            "memory": "64Gi"}
+    assert gpu_group["coveredResources"] == ["nvidia.com/gpu"]
+    gpu = {f["name"]: f["resources"][0] for f in gpu_group["flavors"]}
+    assert set(gpu) == {"a100", "l4"} and all(r["name"] == "nvidia.com/gpu" for r in gpu.values())
+    assert sum(r["nominalQuota"] for r in gpu.values()) == 5 and all(r["borrowingLimit"] == 2 for r in gpu.values())
+    # A CPU-only cluster (a dedicated manager) has no GPU group at all.
+    assert len(cluster_queue_spec(TenantQuota("research", 5, 2, "16", "64Gi"), ())["resourceGroups"]) == 1
+    # Admitted pods land on the flavor's pool and tolerate every taint it carries, the cloud's own included.
+    flavor = flavor_spec(pools[1])
+    assert flavor["nodeLabels"] == {"ai-platform.io/pool": "l4"}
+    assert flavor["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+                                     {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Exists",
+                                      "effect": "NoSchedule"}]
