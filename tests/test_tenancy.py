@@ -382,18 +382,30 @@ def test_custom_resources_wait_for_the_namespace_and_their_crds_and_nothing_else
     def program():
         provider = k8s.Provider("cluster-k8s", kubeconfig="{}")
         crds = k8s.core.v1.ConfigMap("istio-base", opts=pulumi.ResourceOptions(provider=provider))
+        roles = k8s.core.v1.ConfigMap("tenant-roles", opts=pulumi.ResourceOptions(provider=provider))
         holder["crds"] = crds
         platform = TenantPlatform(**{**MESH.__dict__, "local_queues": (("default", ""),)})
-        Tenant("primary-research", TenantSpec(name="research", gpus=1), "1.33", platform, crds=[crds],
-               opts=pulumi.ResourceOptions(provider=provider))
+        Tenant("primary-research", TenantSpec(name="research", gpus=1, admin_groups=("research-admins",)), "1.33",
+               platform, crds=[crds], roles=[roles], opts=pulumi.ResourceOptions(provider=provider))
 
     run = run_component(program)
     ns = run.one("kubernetes:core/v1:Namespace", "primary-research-namespace")
     crds = run.one("kubernetes:core/v1:ConfigMap", "istio-base")
+    roles = run.one("kubernetes:core/v1:ConfigMap", "tenant-roles")
+    # The bindings wait for the ClusterRoles they grant (else admins start with nothing), and only they do.
+    for r in run.resources:
+        if r.custom and r.type.startswith("kubernetes:") and r not in (roles, crds):
+            assert (roles.urn in r.dependencies) is r.type.endswith(":RoleBinding"), r.name
+    # The kit's names that shipped, mesh and queue included.
+    assert {(inputs(r)["kind"], r.name, inputs(r)["metadata"]["name"]) for r in run.resources
+            if r.type.split(":")[1].split("/")[0] in ("security.istio.io", "kueue.x-k8s.io", "networking.k8s.io")} >= {
+        ("AuthorizationPolicy", "primary-research-authz", "tenant-isolation"),
+        ("LocalQueue", "primary-research-queue", "default"),
+        ("NetworkPolicy", "primary-research-allow-platform", "allow-platform")}
     custom = {"kubernetes:security.istio.io/v1:AuthorizationPolicy", "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue"}
     assert {r.type for r in run.resources} >= custom
     for r in run.resources:
-        if not r.custom or r.type.startswith("pulumi:providers:") or r in (ns, crds):
+        if not r.custom or r.type.startswith("pulumi:providers:") or r in (ns, crds, roles):
             continue
         assert ns.urn in r.dependencies, r.name
         # The namespace kit goes in as soon as the cluster is up; only Istio and Kueue objects need their CRDs.
