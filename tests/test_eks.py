@@ -368,3 +368,38 @@ def test_a_deleted_secrets_key_stays_recoverable_for_the_longest_window_aws_allo
     # the longest gives time to notice a cluster whose secrets would become unreadable.
     run, _ = default
     assert inputs(run.one("aws:kms/key:Key", "primary-secrets-key"))["deletionWindowInDays"] == 30
+
+
+def test_what_eks_itself_requires_of_the_vpc_roles_and_creator(default):
+    from . import iam
+
+    run, _ = default
+    # Nodes cannot register with a private endpoint without VPC DNS
+    # (https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html).
+    vpc = inputs(run.one("aws:ec2/vpc:Vpc", "primary-vpc"))
+    assert vpc["enableDnsHostnames"] is True and vpc["enableDnsSupport"] is True
+    # The cluster role trust EKS documents: AssumeRole and TagSession for eks.amazonaws.com only
+    # (https://docs.aws.amazon.com/eks/latest/userguide/cluster-iam-role.html).
+    trust = inputs(run.one("aws:iam/role:Role", "primary-cluster-role"))["assumeRolePolicy"]
+    for action in ("sts:AssumeRole", "sts:TagSession"):
+        assert iam.allows(trust, action, principal="eks.amazonaws.com"), action
+    assert not iam.allows(trust, "sts:AssumeRole", principal="ec2.amazonaws.com")
+    # The identity running `pulumi up` must be able to install the add-ons on the new cluster.
+    access = inputs(run.one("aws:eks/cluster:Cluster", "primary-eks"))["accessConfig"]
+    assert access["bootstrapClusterCreatorAdminPermissions"] is True
+
+
+def test_node_upgrades_replace_one_node_at_a_time(default):
+    # Every pool rolls node by node: a GPU pool never loses all its running jobs at once.
+    run, _ = default
+    for ng in groups(run).values():
+        assert inputs(ng)["updateConfig"] == {"maxUnavailable": 1}, ng.name
+
+
+def test_volumes_are_encrypted_gp3_created_in_the_pods_zone_and_can_grow(default):
+    run, _ = default
+    sc = inputs(run.one("kubernetes:storage.k8s.io/v1:StorageClass", "primary-gp3"))
+    assert sc["provisioner"] == "ebs.csi.aws.com" and sc["parameters"] == {"type": "gp3", "encrypted": "true"}
+    # An EBS volume lives in one zone: create it where the pod was scheduled.
+    assert sc["volumeBindingMode"] == "WaitForFirstConsumer"
+    assert sc["allowVolumeExpansion"] is True and sc["reclaimPolicy"] == "Delete"
