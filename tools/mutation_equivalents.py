@@ -9,5 +9,12 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
          "Kubernetes defaults policyTypes from the rules present (Ingress, plus Egress when there are egress "
          "rules): the same types whenever the policy has ingress sources, and when it has only the istiod egress "
          "the extra Ingress type adds no rule, so default-deny already isolates the pods the same way."),
+        ('("allow-dns", {', "drop dict entry 'policyTypes'",
+         "Defaulted from the rules it becomes [Ingress, Egress]: the Ingress type with no ingress rule allows nothing "
+         "more, and default-deny already isolates every pod for ingress."),
+        ('"policyTypes": ["Egress"],', "drop element 'Egress'",
+         "An empty policyTypes is defaulted by the API server like a missing one (see the entry above)."),
+        ('("allow-same-namespace", {', "drop dict entry 'policyTypes'",
+         "The policy has ingress and egress rules, so the API server's default is the same [Ingress, Egress]."),
     ],
 }
