@@ -92,6 +92,20 @@ def test_viewers_get_the_tenant_viewer_role():
     run = build(TenantSpec(name="a", gpus=1, viewer_groups=("auditors",)))
     (binding,) = run.by_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
     assert inputs(binding)["roleRef"]["name"] == "ai-platform-tenant-viewer"
+    assert inputs(binding)["subjects"] == [{"kind": "Group", "name": "auditors", "apiGroup": "rbac.authorization.k8s.io"}]
+    # The names that shipped.
+    assert (binding.name, inputs(binding)["metadata"]["name"]) == ("primary-a-viewers", "tenant-viewers")
+
+
+def test_on_a_submit_only_manager_tenants_queue_jobs_but_run_nothing():
+    run = build(TenantSpec(name="a", gpus=4, borrow_gpus=2, pods=50, admin_groups=("a-admins",)),
+                TenantPlatform(local_queues=(("default", ""),), submit_only=True))
+    hard = inputs(run.one("kubernetes:core/v1:ResourceQuota", "primary-a-quota"))["spec"]["hard"]
+    # The manager's copies stay suspended while workers run the real pods: here, none may start.
+    assert (hard["pods"], hard["requests.nvidia.com/gpu"]) == ("0", "0")
+    (binding,) = run.by_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    assert inputs(binding)["roleRef"]["name"] == "ai-platform-tenant-submitter"
+    assert run.by_type("kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue")
 
 
 def test_object_names_come_only_from_the_tenant(research):

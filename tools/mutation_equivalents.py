@@ -16,5 +16,7 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
          "An empty policyTypes is defaulted by the API server like a missing one (see the entry above)."),
         ('("allow-same-namespace", {', "drop dict entry 'policyTypes'",
          "The policy has ingress and egress rules, so the API server's default is the same [Ingress, Egress]."),
+        ('"ports": [{"protocol": "TCP", "port": ISTIOD_SECURE_XDS_PORT}],', "drop dict entry 'protocol'",
+         "A NetworkPolicy port's protocol defaults to TCP."),
     ],
 }
