@@ -421,6 +421,10 @@ def test_kueues_names_are_the_ones_that_shipped(dev_plan):
     }
     (component,) = [r for r in dev_plan.run.resources if r.name == "primary-kueue"]
     assert component.type == "ai-platform:addons:Kueue"
+    # The documented priorities tenants' jobs name (README, add-ons table).
+    values = {inputs(r)["metadata"]["name"]: inputs(r)["value"] for r in dev_plan.run.resources
+              if r.type.endswith(":WorkloadPriorityClass") and r.name.startswith("primary-")}
+    assert values == {"platform-high": 1000, "platform-normal": 100, "platform-low": 10}
     assert release(dev_plan.run, "kueue")["namespace"] == "kueue-system"
 
 

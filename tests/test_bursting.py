@@ -65,7 +65,10 @@ def test_every_worker_has_a_multikueue_cluster_with_its_secret_kubeconfig(prod_p
         source = obj["spec"]["clusterSource"]["kubeConfig"]
         assert source["location"] == f"multikueue-{worker}"
         secret = secrets[source["location"]]
-        assert source["locationType"] == "Secret" and inputs(secret)["metadata"]["namespace"] == "kueue-system"
+        # Kueue reads these Secrets from its own namespace: where the manager's Kueue release runs.
+        kueue_ns = next(inputs(r)["namespace"] for r in run.by_type("kubernetes:helm.sh/v3:Release")
+                        if r.name.startswith("manager-") and inputs(r)["chart"].endswith("kueue"))
+        assert source["locationType"] == "Secret" and inputs(secret)["metadata"]["namespace"] == kueue_ns
         data = secret.inputs["stringData"]
         assert is_secret(data) or is_secret(data["kubeconfig"])
         kubeconfig = json.loads(plain(data)["kubeconfig"])
