@@ -26,7 +26,6 @@ SERVICE_ACCOUNT = "multikueue-sa"
 ADMISSION_CHECK = "multikueue"
 MULTIKUEUE_CONFIG = "multikueue"
 CONTROLLER_NAME = "kueue.x-k8s.io/multikueue"
-DISPATCHER = "kueue.x-k8s.io/multikueue-dispatcher-incremental"
 BURST_COHORT = "ai-platform-multikueue"
 GPU_FLAVOR = "multikueue-gpu"
 JOB_VERBS = ["create", "delete", "get", "list", "watch"]

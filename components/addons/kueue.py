@@ -18,7 +18,6 @@ NAMESPACE = "kueue-system"
 API_VERSION = "kueue.x-k8s.io/v1beta2"
 COHORT = "ai-platform"
 CPU_FLAVOR = "default"
-LOCAL_QUEUE = "default"
 PRIORITY_CLASSES = {"platform-high": 1000, "platform-normal": 100, "platform-low": 10}
 
 # The chart's default Configuration with fair sharing turned on, and every job and pod in a
