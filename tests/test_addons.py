@@ -460,3 +460,33 @@ def test_a_tenants_cluster_queue_admits_its_namespace_within_its_quota():
     assert flavor["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
                                      {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Exists",
                                       "effect": "NoSchedule"}]
+
+
+def test_a_multikueue_managers_kueue_tries_one_worker_at_a_time_and_a_workers_kueue_dispatches_nothing():
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from components.addons.kueue import Kueue
+
+    from .conftest import run_component
+
+    class System:  # what Kueue asks of a cluster: where the platform's controllers run
+        system_node_labels = {"ai-platform.io/pool": "system"}
+        system_taints = (Taint("CriticalAddonsOnly", "true"),)
+        nodes_ready: list = []
+        gpu_pools: tuple = ()
+
+    def program():
+        provider = k8s.Provider("k8s", kubeconfig="{}")
+        for name, manager in (("manager-kueue", True), ("primary-kueue", False)):
+            Kueue(name, System(), (), multikueue_manager=manager, opts=pulumi.ResourceOptions(provider=provider))
+
+    configs = {r.name: yaml.safe_load(inputs(r)["values"]["managerConfig"]["controllerManagerConfigYaml"])
+               for r in run_component(program).by_type(RELEASE)}
+    # Kueue 0.19's Incremental dispatcher at step 1: the primary alone first, then the burst cluster.
+    assert configs["manager-kueue-release"]["multiKueue"] == {
+        "dispatcherName": "kueue.x-k8s.io/multikueue-dispatcher-incremental",
+        "incrementalDispatcherConfig": {"stepSize": 1}}
+    assert "multiKueue" not in configs["primary-kueue-release"]
+    for config in configs.values():  # the rest is the same Configuration on both
+        assert config["manageJobsWithoutQueueName"] is True and config["kind"] == "Configuration"
