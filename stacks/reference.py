@@ -24,9 +24,11 @@ def _type_name(annotation) -> str:
 
 
 def _bounds(field) -> str:
-    """` (1 to 100)` from the field's ge/le constraints: the range the config accepts."""
-    low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)
-    high = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
+    """` (1 to 100)` from the field's ge/gt/le/lt constraints: the range the config accepts."""
+    low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None),
+               next((m.gt + 1 for m in field.metadata if isinstance(getattr(m, "gt", None), int)), None))
+    high = next((m.le for m in field.metadata if getattr(m, "le", None) is not None),
+                next((m.lt - 1 for m in field.metadata if isinstance(getattr(m, "lt", None), int)), None))
     if low is None and high is None:
         return ""
     return f" ({low if low is not None else '...'} to {high if high is not None else '...'})"

@@ -2,7 +2,8 @@
 whether any fails. A mutant that survives is behaviour no test pins.
 
     python -m tools.mutation components/tenancy.py [more modules] [--tests tests/test_x.py ...]
-                             [--jobs 2] [--limit N] [--list] [--json report.json]
+                             [--jobs 2] [--budget 120] [--limit N] [--list] [--json report.json]
+                             [--resume report.json]
 
 Mutations, by AST: comparison operators flipped, `and`/`or` swapped, `not` dropped, booleans
 flipped, numbers moved by one, strings changed, one element dropped from a list/tuple/set

@@ -19,4 +19,9 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ('"ports": [{"protocol": "TCP", "port": ISTIOD_SECURE_XDS_PORT}],', "drop dict entry 'protocol'",
          "A NetworkPolicy port's protocol defaults to TCP."),
     ],
+    "components/addons/kueue.py": [
+        ("if not pools or whole == 0:", "Or -> And",
+         "A pool's capacity is max nodes (1 or more) x GPUs per node (1 or more, the config refuses 0) x slices, so "
+         "the total is 0 exactly when there are no pools: both conditions agree on every pool the config admits."),
+    ],
 }
