@@ -476,13 +476,25 @@ def test_a_multikueue_managers_kueue_tries_one_worker_at_a_time_and_a_workers_ku
         nodes_ready: list = []
         gpu_pools: tuple = ()
 
+    from components.addons.kueue import TenantQuota
+
     def program():
         provider = k8s.Provider("k8s", kubeconfig="{}")
         for name, manager in (("manager-kueue", True), ("primary-kueue", False)):
-            Kueue(name, System(), (), multikueue_manager=manager, opts=pulumi.ResourceOptions(provider=provider))
+            Kueue(name, System(), (TenantQuota("research", 2, 0, "8", "32Gi"),), multikueue_manager=manager,
+                  opts=pulumi.ResourceOptions(provider=provider))
 
+    run = run_component(program)
     configs = {r.name: yaml.safe_load(inputs(r)["values"]["managerConfig"]["controllerManagerConfigYaml"])
-               for r in run_component(program).by_type(RELEASE)}
+               for r in run.by_type(RELEASE)}
+    # The Kueue objects carry their specs (a priority class carries its value instead).
+    queue = inputs(run.one("kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue", "primary-kueue-queue-research"))
+    assert queue["spec"]["namespaceSelector"] and queue["spec"]["resourceGroups"]
+    assert inputs(run.one("kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor", "primary-kueue-flavor-default"))[
+        "spec"] == {}
+    high = inputs(run.one("kubernetes:kueue.x-k8s.io/v1beta2:WorkloadPriorityClass",
+                          "primary-kueue-priority-platform-high"))
+    assert "spec" not in high and high["value"] > 0
     # Kueue 0.19's Incremental dispatcher at step 1: the primary alone first, then the burst cluster.
     assert configs["manager-kueue-release"]["multiKueue"] == {
         "dispatcherName": "kueue.x-k8s.io/multikueue-dispatcher-incremental",
