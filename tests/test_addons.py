@@ -502,3 +502,10 @@ def test_a_multikueue_managers_kueue_tries_one_worker_at_a_time_and_a_workers_ku
     assert "multiKueue" not in configs["primary-kueue-release"]
     for config in configs.values():  # the rest is the same Configuration on both
         assert config["manageJobsWithoutQueueName"] is True and config["kind"] == "Configuration"
+
+
+def test_a_single_one_gpu_node_still_gets_the_whole_quota():
+    # The smallest pool there is (max 1 node of 1 GPU): its one GPU is the tenant's.
+    assert split_gpus(1, (_pool("l4", 1, 1),)) == {"l4": 1}
+    assert split_gpus(0, (_pool("l4", 1, 1),)) == {"l4": 0}
+    assert split_gpus(3, ()) == {}
