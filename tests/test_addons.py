@@ -482,11 +482,22 @@ def test_a_multikueue_managers_kueue_tries_one_worker_at_a_time_and_a_workers_ku
         provider = k8s.Provider("k8s", kubeconfig="{}")
         for name, manager in (("manager-kueue", True), ("primary-kueue", False)):
             Kueue(name, System(), (TenantQuota("research", 2, 0, "8", "32Gi"),), multikueue_manager=manager,
-                  opts=pulumi.ResourceOptions(provider=provider))
+                  replicas=2 if manager else 1, metrics=manager, opts=pulumi.ResourceOptions(provider=provider))
 
     run = run_component(program)
     configs = {r.name: yaml.safe_load(inputs(r)["values"]["managerConfig"]["controllerManagerConfigYaml"])
                for r in run.by_type(RELEASE)}
+    values = {r.name: inputs(r)["values"] for r in run.by_type(RELEASE)}
+    ha, single = values["manager-kueue-release"], values["primary-kueue-release"]
+    # Controllers run on the system pool, tolerating its taint; two replicas keep one through a drain.
+    assert ha["controllerManager"]["nodeSelector"] == {"ai-platform.io/pool": "system"}
+    assert ha["controllerManager"]["tolerations"][0]["key"] == "CriticalAddonsOnly"
+    assert (ha["controllerManager"]["replicas"], ha["controllerManager"]["podDisruptionBudget"]) == (
+        2, {"enabled": True, "minAvailable": 1})
+    assert (single["controllerManager"]["replicas"], single["controllerManager"]["podDisruptionBudget"]["enabled"]) \
+        == (1, False)
+    # Metrics endpoints (and their ServiceMonitor) only where Prometheus runs.
+    assert (ha["enablePrometheus"], single["enablePrometheus"]) == (True, False)
     # The Kueue objects carry their specs (a priority class carries its value instead).
     queue = inputs(run.one("kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue", "primary-kueue-queue-research"))
     assert queue["spec"]["namespaceSelector"] and queue["spec"]["resourceGroups"]
