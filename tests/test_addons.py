@@ -496,6 +496,8 @@ def test_a_multikueue_managers_kueue_tries_one_worker_at_a_time_and_a_workers_ku
         2, {"enabled": True, "minAvailable": 1})
     assert (single["controllerManager"]["replicas"], single["controllerManager"]["podDisruptionBudget"]["enabled"]) \
         == (1, False)
+    (component,) = [r for r in run.resources if r.name == "primary-kueue"]
+    assert run.component_outputs[component.urn] == {"clusterQueues": ["research"]}
     # Metrics endpoints (and their ServiceMonitor) only where Prometheus runs.
     assert (ha["enablePrometheus"], single["enablePrometheus"]) == (True, False)
     # The Kueue objects carry their specs (a priority class carries its value instead).
