@@ -522,3 +522,11 @@ def test_a_single_one_gpu_node_still_gets_the_whole_quota():
     assert split_gpus(1, (_pool("l4", 1, 1),)) == {"l4": 1}
     assert split_gpus(0, (_pool("l4", 1, 1),)) == {"l4": 0}
     assert split_gpus(3, ()) == {}
+
+
+def test_leftover_gpus_go_to_the_largest_remainders_whatever_the_pool_order():
+    # 1 GPU over capacities 1 and 3: the 0.75 share rounds up, not the first pool listed.
+    assert split_gpus(1, (_pool("a", 1, 1), _pool("b", 1, 3))) == {"a": 0, "b": 1}
+    # A tie is broken by pool name, so reordering pools in the stack file moves no quota.
+    for pools in ((_pool("b", 1, 2), _pool("a", 1, 2)), (_pool("a", 1, 2), _pool("b", 1, 2))):
+        assert split_gpus(1, pools) == {"a": 1, "b": 0}
