@@ -13,26 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stacks.rbac import labels_match
+
 
 @dataclass(frozen=True)
 class Pod:
     namespace: str
     labels: dict = field(default_factory=dict)
-
-
-def matches(selector: dict | None, labels: dict) -> bool:
-    """A LabelSelector: matchLabels and matchExpressions, all of them (empty selects all)."""
-    selector = selector or {}
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for e in selector.get("matchExpressions") or []:
-        present, value = e["key"] in labels, labels.get(e["key"])
-        ok = {"In": present and value in e.get("values", []),
-              "NotIn": not present or value not in e.get("values", []),
-              "Exists": present, "DoesNotExist": not present}[e["operator"]]
-        if not ok:
-            return False
-    return True
 
 
 def _types(spec: dict) -> list[str]:
@@ -51,17 +38,17 @@ class Network:
 
     def _selecting(self, pod: Pod, kind: str) -> list[dict]:
         return [p for p in self.policies if p["metadata"].get("namespace", "default") == pod.namespace
-                and kind in _types(p["spec"]) and matches(p["spec"].get("podSelector"), pod.labels)]
+                and kind in _types(p["spec"]) and labels_match(p["spec"].get("podSelector") or {}, pod.labels)]
 
     def _peer(self, peer: dict, policy_ns: str, other: Pod) -> bool:
         if "ipBlock" in peer:
             return False  # pods are addressed by selectors here
         if "namespaceSelector" in peer:
-            if not matches(peer["namespaceSelector"], self._ns_labels(other.namespace)):
+            if not labels_match(peer["namespaceSelector"] or {}, self._ns_labels(other.namespace)):
                 return False
         elif other.namespace != policy_ns:
             return False
-        return matches(peer.get("podSelector"), other.labels)
+        return labels_match(peer.get("podSelector") or {}, other.labels)
 
     @staticmethod
     def _port(ports: list[dict] | None, port: int, protocol: str) -> bool:

@@ -303,7 +303,6 @@ def test_the_cluster_role_can_envelope_encrypt_with_its_key_and_no_other(default
 
 def _routes(run):
     """private subnet name -> (its zone, the zone of the NAT its default route uses)."""
-    by_urn = {r.urn: r for r in run.resources}
     subnets = {r.id: r for r in run.by_type("aws:ec2/subnet:Subnet")}
     nats = {r.id: r for r in run.by_type("aws:ec2/natGateway:NatGateway")}
     tables = {r.id: r for r in run.by_type("aws:ec2/routeTable:RouteTable")}
@@ -315,7 +314,7 @@ def _routes(run):
         (route,) = [r for r in inputs(tables[inputs(assoc)["routeTableId"]])["routes"] if r["cidrBlock"] == "0.0.0.0/0"]
         nat = nats[route["natGatewayId"]]
         nat_subnet = subnets[inputs(nat)["subnetId"]]
-        assert "public" in nat_subnet.name and by_urn
+        assert "public" in nat_subnet.name
         out[subnet.name] = (inputs(subnet)["availabilityZone"], inputs(nat_subnet)["availabilityZone"])
     return out
 
