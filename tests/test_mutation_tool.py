@@ -61,3 +61,20 @@ def test_import_time_statements_name_what_they_define():
     assert _defined(by_line[1], parents) == {"LIMIT"}
     assert _defined(by_line[4], parents) == {"Spec", "cpu"}  # a model field: its class and attribute
     assert _defined(by_line[7], parents) is None  # a function body runs when called: coverage sees it
+
+
+def test_a_helper_that_only_an_import_time_table_calls_selects_the_tables_users():
+    from tools.mutation import CoverageMap, Mutant, References, _parents, select
+
+    lib = "def rule(group):\n    return {'apiGroups': [group]}\n\n\nRULES = [rule('batch')]\n"
+    user = "from lib import RULES\n\n\ndef allowed():\n    return RULES\n"
+    refs = References.__new__(References)
+    refs.trees = {p: (t, _parents(t)) for p, t in (("lib.py", ast.parse(lib)), ("user.py", ast.parse(user)))}
+    refs.uses = {"rule": [("lib.py", refs.trees["lib.py"][0].body[1])],
+                 "RULES": [("user.py", refs.trees["user.py"][0].body[1].body[0])]}
+    # Coverage saw the helper's body only at import (no test), and `allowed` run by one test.
+    cmap = CoverageMap(cost={"t::reads_rules": 1.0, "t::other": 1.0}, fixtures={}, own={},
+                       lines={("user.py", 5): {"t::reads_rules"}})
+    body = next(j for j, n in enumerate(ast.walk(refs.trees["lib.py"][0]))
+                if isinstance(n, ast.Constant) and n.value == "apiGroups")
+    assert select(Mutant("lib.py", 2, "drop dict entry 'apiGroups'", body), cmap, refs) == ["t::reads_rules"]

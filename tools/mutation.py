@@ -330,6 +330,11 @@ def select(m: Mutant, cmap: CoverageMap, refs: References) -> list[str]:
     stmt = statement(node, parents)
     tests = _runners(m.path, stmt, cmap)
     names = _defined(stmt, parents)
+    if not tests and names is None:  # a function body no test runs: maybe only an import-time table calls it
+        top = stmt
+        while not isinstance(parents.get(top), ast.Module):
+            top = parents[top]
+        names = {top.name} if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef) else None
     if names:  # runs at import: follow the names it defines to the code that uses them
         seen: set[str] = set()
         while names - seen:
