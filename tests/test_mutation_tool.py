@@ -78,3 +78,19 @@ def test_a_helper_that_only_an_import_time_table_calls_selects_the_tables_users(
     body = next(j for j, n in enumerate(ast.walk(refs.trees["lib.py"][0]))
                 if isinstance(n, ast.Constant) and n.value == "apiGroups")
     assert select(Mutant("lib.py", 2, "drop dict entry 'apiGroups'", body), cmap, refs) == ["t::reads_rules"]
+
+
+def test_a_helper_run_by_a_test_also_selects_the_users_of_the_table_it_built_at_import():
+    from tools.mutation import CoverageMap, Mutant, References, _parents, select
+
+    lib = "def rules(kinds):\n    return [k for k in kinds]\n\n\nRULES = rules(['batch'])\n"
+    user = "from lib import RULES\n\n\ndef read():\n    return RULES\n"
+    refs = References.__new__(References)
+    refs.trees = {p: (t, _parents(t)) for p, t in (("lib.py", ast.parse(lib)), ("user.py", ast.parse(user)))}
+    refs.uses = {"rules": [("lib.py", refs.trees["lib.py"][0].body[1])],
+                 "RULES": [("user.py", refs.trees["user.py"][0].body[1].body[0])]}
+    # One test calls the helper itself; another only reads the table the helper built at import.
+    cmap = CoverageMap(cost={"t::calls_rules": 1.0, "t::reads_table": 2.0}, fixtures={}, own={},
+                       lines={("lib.py", 2): {"t::calls_rules"}, ("user.py", 5): {"t::reads_table"}})
+    body = next(j for j, n in enumerate(ast.walk(refs.trees["lib.py"][0])) if isinstance(n, ast.ListComp))
+    assert select(Mutant("lib.py", 2, "drop element", body), cmap, refs) == ["t::calls_rules", "t::reads_table"]

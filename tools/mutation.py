@@ -330,17 +330,22 @@ def select(m: Mutant, cmap: CoverageMap, refs: References) -> list[str]:
     stmt = statement(node, parents)
     tests = _runners(m.path, stmt, cmap)
     names = _defined(stmt, parents)
-    if not tests and names is None:  # a function body no test runs: maybe only an import-time table calls it
+    called: set[str] = set()
+    if names is None:  # a function body: coverage sees its calls in tests, not those at import (a table it builds)
         top = stmt
         while not isinstance(parents.get(top), ast.Module):
             top = parents[top]
-        names = {top.name} if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef) else None
+        if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef):
+            called = {top.name}
+            names = set(called)
     if names:  # runs at import: follow the names it defines to the code that uses them
         seen: set[str] = set()
         while names - seen:
             name = (names - seen).pop()
             seen.add(name)
             for path, use in refs.uses.get(name, []):
+                if name in called and _defined(use, refs.tree(path)[1]) is None:
+                    continue  # a call at run time: coverage already counted the tests that make it
                 use_parents = refs.tree(path)[1]
                 further = _defined(use, use_parents)
                 if further and path.startswith("tests/test_"):  # a test's decorator, e.g. parametrize
