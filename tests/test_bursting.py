@@ -488,7 +488,8 @@ def test_the_worker_token_can_mirror_jobs_into_tenant_namespaces_and_nothing_mor
         assert can(sa, "create", "batch", "jobs", ns) and can(sa, "delete", "jobset.x-k8s.io", "jobsets", ns)
         assert can(sa, "patch", "kueue.x-k8s.io", "workloads/status", ns)
     # MultiKueue watches across namespaces; it writes in none of the platform's.
-    assert can(sa, "list", "kueue.x-k8s.io", "workloads", None) and can(sa, "watch", "batch", "jobs", None)
+    for verb in ("get", "list", "watch"):
+        assert can(sa, verb, "kueue.x-k8s.io", "workloads", None) and can(sa, verb, "batch", "jobs", None), verb
     for ns in ("kube-system", "kueue-system", "monitoring"):
         assert not can(sa, "create", "batch", "jobs", ns), ns
         assert not can(sa, "create", "", "pods", ns), ns
