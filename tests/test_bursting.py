@@ -13,6 +13,7 @@ from components.addons.kueue import FRAMEWORKS
 from components.bursting import WORKER_RULES, scale_quantity
 from stacks import plan as plan_mod
 from stacks.engine import is_secret, plain
+from stacks.rbac import labels_match
 
 from .conftest import FIXTURES, REPO, inputs, plan_config
 
@@ -414,6 +415,10 @@ def test_a_dedicated_managers_queue_holds_every_workers_quota_and_dispatches_in_
     run = _manager("")
     (queue,) = objects(run, "ClusterQueue").values()
     assert queue["metadata"]["name"] == "research"  # the tenant's `default` LocalQueue feeds it
+    # Only the tenant's own namespace may submit (Kueue: a missing selector admits no namespace).
+    selector = queue["spec"].get("namespaceSelector")
+    assert selector is not None and labels_match(selector, {"kubernetes.io/metadata.name": "research"})
+    assert not labels_match(selector, {"kubernetes.io/metadata.name": "recsys"})
     cpu_group, gpu_group = queue["spec"]["resourceGroups"]
     (gpu,) = gpu_group["flavors"][0]["resources"]
     assert (gpu["name"], gpu["nominalQuota"], gpu["borrowingLimit"]) == ("nvidia.com/gpu", 8, 4)

@@ -19,6 +19,14 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ('"ports": [{"protocol": "TCP", "port": ISTIOD_SECURE_XDS_PORT}],', "drop dict entry 'protocol'",
          "A NetworkPolicy port's protocol defaults to TCP."),
     ],
+    "components/bursting.py": [
+        ('ADMISSION_CHECK = "multikueue"', "'multikueue' -> changed",
+         "The AdmissionCheck's name is ours alone: the manager's ClusterQueues name it through the same "
+         "constant, and nothing else (tenants, Kueue, the policy pack) refers to it by name."),
+        ('"queueingStrategy": "BestEffortFIFO",', "drop dict entry 'queueingStrategy'",
+         "BestEffortFIFO is the ClusterQueue CRD's default (kueue 0.19.2 clusterqueues.yaml, "
+         "spec.queueingStrategy.default): the API server sets the same value."),
+    ],
     "components/addons/kueue.py": [
         ("if not pools or whole == 0:", "Or -> And",
          "A pool's capacity is max nodes (1 or more) x GPUs per node (1 or more, the config refuses 0) x slices, so "
