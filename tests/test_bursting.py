@@ -419,6 +419,9 @@ def test_a_dedicated_managers_queue_holds_every_workers_quota_and_dispatches_in_
     selector = queue["spec"].get("namespaceSelector")
     assert selector is not None and labels_match(selector, {"kubernetes.io/metadata.name": "research"})
     assert not labels_match(selector, {"kubernetes.io/metadata.name": "recsys"})
+    # As on the local queues: lent quota is reclaimed from any borrower, and priority decides inside the queue
+    # (Kueue's default is Never for both: a tenant's own quota could stay lent away).
+    assert queue["spec"]["preemption"] == {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"}
     cpu_group, gpu_group = queue["spec"]["resourceGroups"]
     (gpu,) = gpu_group["flavors"][0]["resources"]
     assert (gpu["name"], gpu["nominalQuota"], gpu["borrowingLimit"]) == ("nvidia.com/gpu", 8, 4)
