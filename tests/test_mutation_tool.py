@@ -94,3 +94,20 @@ def test_a_helper_run_by_a_test_also_selects_the_users_of_the_table_it_built_at_
                        lines={("lib.py", 2): {"t::calls_rules"}, ("user.py", 5): {"t::reads_table"}})
     body = next(j for j, n in enumerate(ast.walk(refs.trees["lib.py"][0])) if isinstance(n, ast.ListComp))
     assert select(Mutant("lib.py", 2, "drop element", body), cmap, refs) == ["t::calls_rules", "t::reads_table"]
+
+
+def test_a_table_read_by_a_helper_that_builds_another_table_at_import_selects_that_tables_readers():
+    from tools.mutation import CoverageMap, Mutant, References, _parents, select
+
+    lib = ("KINDS = {'batch': 'jobs'}\n\n\ndef rules(names):\n    return [KINDS[n] for n in names]\n\n\n"
+           "RULES = rules(['batch'])\n")
+    user = "from lib import RULES\n\n\ndef read():\n    return RULES\n"
+    refs = References.__new__(References)
+    refs.trees = {p: (t, _parents(t)) for p, t in (("lib.py", ast.parse(lib)), ("user.py", ast.parse(user)))}
+    lib_tree, user_tree = refs.trees["lib.py"][0], refs.trees["user.py"][0]
+    refs.uses = {"KINDS": [("lib.py", lib_tree.body[1].body[0])], "rules": [("lib.py", lib_tree.body[2])],
+                 "RULES": [("user.py", user_tree.body[1].body[0])]}
+    cmap = CoverageMap(cost={"t::calls_rules": 1.0, "t::reads_table": 2.0}, fixtures={}, own={},
+                       lines={("lib.py", 5): {"t::calls_rules"}, ("user.py", 5): {"t::reads_table"}})
+    jobs = next(j for j, n in enumerate(ast.walk(lib_tree)) if isinstance(n, ast.Constant) and n.value == "jobs")
+    assert select(Mutant("lib.py", 1, "'jobs' -> changed", jobs), cmap, refs) == ["t::calls_rules", "t::reads_table"]

@@ -102,3 +102,26 @@ def test_every_pinned_chart_version_is_a_published_chart(upstream):
         assert published.lstrip("v") == chart.version.lstrip("v"), (chart, published)
         if chart.upstream:
             assert chart.upstream.endswith(f"-{chart.version}"), chart
+
+
+def test_every_component_type_token_names_its_class_and_none_is_shared():
+    # URNs are built from type tokens: a renamed token replaces the component's whole subtree on the next
+    # `pulumi up`, and a shared one makes two components indistinguishable in `pulumi stack`.
+    import ast
+
+    tokens: dict[str, str] = {}
+    for path in sorted((REPO / "components").rglob("*.py")):
+        for cls in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)):
+            for node in ast.walk(cls):
+                literal = None
+                if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == ["type_token"]:
+                    literal = node.value
+                elif (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "__init__"
+                      and isinstance(getattr(node.func, "value", None), ast.Call) and node.args):
+                    literal = node.args[0]
+                if isinstance(literal, ast.Constant) and str(literal.value).startswith("ai-platform:"):
+                    assert literal.value not in tokens, f"{literal.value} is both {tokens[literal.value]} and {cls.name}"
+                    tokens[literal.value] = cls.name
+    assert len(tokens) >= 15  # every component of components/, clusters included
+    for token, cls in tokens.items():
+        assert re.fullmatch(r"ai-platform:[a-z]+:[A-Za-z]+", token) and token.endswith(f":{cls}"), token

@@ -324,6 +324,14 @@ def _defined(stmt: ast.stmt, parents: dict[ast.AST, ast.AST]) -> set[str] | None
     return names
 
 
+def _function(stmt: ast.stmt, parents: dict[ast.AST, ast.AST]) -> set[str]:
+    """The name of the module-level function whose body holds `stmt`, if any."""
+    top = stmt
+    while not isinstance(parents.get(top), ast.Module):
+        top = parents[top]
+    return {top.name} if top is not stmt and isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef) else set()
+
+
 def select(m: Mutant, cmap: CoverageMap, refs: References) -> list[str]:
     tree, parents = refs.tree(m.path)
     node = next(n for j, n in enumerate(ast.walk(tree)) if j == m.node)
@@ -332,12 +340,8 @@ def select(m: Mutant, cmap: CoverageMap, refs: References) -> list[str]:
     names = _defined(stmt, parents)
     called: set[str] = set()
     if names is None:  # a function body: coverage sees its calls in tests, not those at import (a table it builds)
-        top = stmt
-        while not isinstance(parents.get(top), ast.Module):
-            top = parents[top]
-        if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef):
-            called = {top.name}
-            names = set(called)
+        called = _function(stmt, parents)
+        names = set(called) or None
     if names:  # runs at import: follow the names it defines to the code that uses them
         seen: set[str] = set()
         while names - seen:
@@ -355,6 +359,10 @@ def select(m: Mutant, cmap: CoverageMap, refs: References) -> list[str]:
                     names |= further
                 else:
                     tests |= _runners(path, use, cmap)
+                    # ... and if a table built at import calls that function, whoever reads the table.
+                    fresh = _function(use, use_parents) - called
+                    called |= fresh
+                    names |= fresh
     return sorted(tests, key=lambda t: (cmap.cost.get(t, 0.0), t))
 
 

@@ -26,6 +26,14 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ('"queueingStrategy": "BestEffortFIFO",', "drop dict entry 'queueingStrategy'",
          "BestEffortFIFO is the ClusterQueue CRD's default (kueue 0.19.2 clusterqueues.yaml, "
          "spec.queueingStrategy.default): the API server sets the same value."),
+        ('write = [{**r, "verbs": [v for v in r["verbs"] if v not in READ_VERBS]} for r in rules]',
+         "drop dict entry 'verbs'",
+         "The write role would repeat get/list/watch in the tenant namespaces, where the cluster-wide read role "
+         "already grants them: the token may do exactly the same (tests/test_bursting.py checks it as an "
+         "authorizer would)."),
+        ("token_generation: int = 1,", "1 -> 2",
+         "A default no caller uses: stacks/platform.py always passes bursting.workerTokenGeneration, whose own "
+         "default (1) stacks/config.py sets and tests pin."),
     ],
     "components/addons/kueue.py": [
         ("if not pools or whole == 0:", "Or -> And",
