@@ -480,8 +480,11 @@ def _worker_access(namespaces=("research", "recsys"), generation: int = 1):
         worker.certificate_authority = pulumi.Output.from_input("Q0E=")
         holder["access"] = WorkerAccess("burst-multikueue-access", worker, namespaces, [], generation,
                                         opts=pulumi.ResourceOptions(provider=provider))
+        holder["access"].kubeconfig.apply(lambda k: holder.setdefault("kubeconfig", json.loads(k)))
 
-    return run_component(program)
+    run = run_component(program)
+    run.kubeconfig = holder["kubeconfig"]
+    return run
 
 
 def test_the_worker_token_can_mirror_jobs_into_tenant_namespaces_and_nothing_more():
@@ -492,6 +495,9 @@ def test_the_worker_token_can_mirror_jobs_into_tenant_namespaces_and_nothing_mor
     objects = [inputs(r) for r in run.resources if r.custom and "metadata" in inputs(r)]
     can = authorizer(objects)
     sa = User("system:serviceaccount:kueue-system:multikueue-sa", ("system:serviceaccounts",))
+    # The API server refuses a binding whose roleRef is not an RBAC role (and the evaluator does not check).
+    bindings = [o for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    assert bindings and all(b["roleRef"]["apiGroup"] == "rbac.authorization.k8s.io" for b in bindings)
     for ns in ("research", "recsys"):
         assert can(sa, "create", "batch", "jobs", ns) and can(sa, "delete", "jobset.x-k8s.io", "jobsets", ns)
         assert can(sa, "patch", "kueue.x-k8s.io", "workloads/status", ns)
@@ -517,3 +523,40 @@ def test_the_worker_token_is_the_service_accounts_and_rotates_with_its_generatio
     assert token["metadata"]["name"].endswith("-3")
     (rotated,) = _worker_access(generation=4).by_type("kubernetes:core/v1:Secret")
     assert inputs(rotated)["metadata"]["name"] != token["metadata"]["name"]
+
+
+def test_the_token_exists_after_its_service_account_and_reaches_the_manager_in_the_kubeconfig():
+    run = _worker_access()
+    (token,) = run.by_type("kubernetes:core/v1:Secret")
+    (sa,) = run.by_type("kubernetes:core/v1:ServiceAccount")
+    # Kubernetes' token controller deletes a token Secret whose ServiceAccount does not exist yet.
+    assert sa.urn in token.dependencies
+    cluster, user = _resolve(run.kubeconfig)
+    assert cluster == {"server": "https://203.0.113.10", "certificate-authority-data": "Q0E="}
+    assert user == {"token": base64.b64decode(token.outputs["data"]["token"]).decode()}
+
+
+def test_every_manager_object_waits_for_kueue_and_each_worker_cluster_for_its_kubeconfig():
+    run = _manager("")
+    (release,) = run.by_type("kubernetes:core/v1:ConfigMap")
+    kueue_objects = [r for r in run.resources if r.type.startswith("kubernetes:kueue.x-k8s.io/")]
+    assert len(kueue_objects) == 6  # 2 MultiKueueClusters, config, admission check, flavor, 1 queue
+    for r in kueue_objects:  # Kueue's CRDs and webhooks come with its release
+        assert release.urn in r.dependencies, r.name
+    secrets = {inputs(r)["metadata"]["name"]: r for r in run.by_type("kubernetes:core/v1:Secret")}
+    for r in run.by_type("kubernetes:kueue.x-k8s.io/v1beta2:MultiKueueCluster"):
+        secret = secrets[inputs(r)["spec"]["clusterSource"]["kubeConfig"]["location"]]
+        assert secret.urn in r.dependencies, r.name
+        # Kueue reads the kubeconfig from this key of the Secret.
+        assert "kubeconfig" in plain(secret.inputs["stringData"]), r.name
+
+
+def test_every_queues_flavors_cover_exactly_its_resource_groups_resources():
+    # Kueue's validation: each flavor of a resource group lists the group's coveredResources, in order.
+    (manager,) = objects(_manager(""), "ClusterQueue").values()
+    groups = manager["spec"]["resourceGroups"]
+    # A workload asking for a resource no group covers is never admitted.
+    assert sorted(r for g in groups for r in g["coveredResources"]) == ["cpu", "memory", "nvidia.com/gpu"]
+    for group in groups:
+        for flavor in group["flavors"]:
+            assert [r["name"] for r in flavor["resources"]] == group["coveredResources"], flavor["name"]
