@@ -42,6 +42,9 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ('queue_suffix: str = "",', "'' -> changed",
          "A default no caller uses: stacks/platform.py always passes the suffix (empty on a dedicated manager, "
          "`-burst` on the primary), and tests pin both queue names."),
+        ('type="Opaque",', "'Opaque' -> changed",
+         "Kueue reads only the Secret's `kubeconfig` key; the API server accepts any type outside its built-in "
+         "ones and treats it like Opaque."),
         ('self.config = kueue_object("config",', "'config' -> changed", _CHILD_NAME),
         ('"admission-check", "AdmissionCheck", ADMISSION_CHECK,', "'admission-check' -> changed", _CHILD_NAME),
         ('{"spec": {}}, after_kueue)', "drop dict entry 'spec'",
