@@ -29,6 +29,14 @@ def test_mutants_cover_operators_literals_and_conditions_but_not_messages(tmp_pa
     assert not [c for c in changes if "docstring" in c.lower() or "bad" in c]
 
 
+def test_a_policys_description_and_remediation_are_documentation_not_behaviour(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text('P = Policy(name="p", enforcement_level="mandatory", description="Text.", '
+                    'remediation_steps="Do this.")\n')
+    changes = {m.change for m in mutants(str(path))}
+    assert changes == {"'p' -> changed", "'mandatory' -> changed"}
+
+
 def test_each_mutant_changes_exactly_one_thing(tmp_path):
     path = tmp_path / "m.py"
     path.write_text(SOURCE)

@@ -51,6 +51,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Calls whose string arguments are messages, not behaviour.
 MESSAGE_CALLS = {"report", "ValueError", "TypeError", "ConfigError", "GpuPoolError", "print", "warn", "PackError"}
+# Keyword arguments that are documentation (a policy's description and remediation, a field's help).
+MESSAGE_KEYWORDS = {"description", "remediation_steps"}
 COMPARE_FLIPS = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,
                  ast.GtE: ast.Gt, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
 MAX_LITERAL = 12  # longer literals (tables) get no element-drop mutants
@@ -79,7 +81,7 @@ def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
 
 
 def _skipped(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
-    """Docstrings, f-strings, annotations and messages."""
+    """Docstrings, f-strings, annotations, messages and documentation keywords."""
     child, parent = node, parents.get(node)
     while parent is not None:
         if isinstance(parent, ast.JoinedStr | ast.Raise):
@@ -90,6 +92,8 @@ def _skipped(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
             return True
         if isinstance(parent, ast.arg | ast.FunctionDef) and child in (getattr(parent, "annotation", None),
                                                                       getattr(parent, "returns", None)):
+            return True
+        if isinstance(parent, ast.keyword) and parent.arg in MESSAGE_KEYWORDS:
             return True
         if isinstance(parent, ast.Call):
             func = parent.func
