@@ -54,6 +54,16 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
          "A component's registered outputs are shown in its state and read by nothing: the stack exports its "
          "own outputs in stacks/platform.py."),
     ],
+    "policies/rules/aws.py": [
+        ('ami = str(get(props, "amiType", default=""))', "'' -> changed",
+         "The default is only searched for NVIDIA or GPU: any other text (the mutant's too) reads as no GPU AMI, "
+         "and the instance types decide."),
+        ('elif get(options, "httpPutResponseHopLimit", default=1) > 2:', "1 -> 2",
+         "Any default of 2 or less passes the `> 2` check the same way."),
+        ('cluster = get(r.props, "clusterName", default="")', "'' -> changed",
+         "clusterName is a required NodeGroup input (aws:eks/nodeGroup schema): the default is never read for a "
+         "node group the provider accepts."),
+    ],
     "components/addons/kueue.py": [
         ("if not pools or whole == 0:", "Or -> And",
          "A pool's capacity is max nodes (1 or more) x GPUs per node (1 or more, the config refuses 0) x slices, so "
