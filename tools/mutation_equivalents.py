@@ -63,6 +63,13 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ('cluster = get(r.props, "clusterName", default="")', "'' -> changed",
          "clusterName is a required NodeGroup input (aws:eks/nodeGroup schema): the default is never read for a "
          "node group the provider accepts."),
+        ('tags.setdefault(get(r.props, "autoscalingGroupName", default=""), set())', "'' -> changed",
+         "autoscalingGroupName is a required aws:autoscaling/tag:Tag input, so the default is never a real key; "
+         "it could only meet the default of an Auto Scaling group without a name, which the provider never "
+         "outputs."),
+        ('keys = tags.get(get(asg, "name", default=""), set())', "'' -> changed",
+         "Every Auto Scaling group in a node group's `resources` output has its name, so the default is never "
+         "looked up (see the Tag entry above)."),
     ],
     "components/addons/kueue.py": [
         ("if not pools or whole == 0:", "Or -> And",
