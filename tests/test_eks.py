@@ -284,6 +284,39 @@ def test_only_the_autoscaler_service_account_with_the_sts_audience_assumes_its_r
                           context={f"{issuer}:sub": autoscaler, f"{issuer}:aud": "sts.amazonaws.com"})
 
 
+def test_the_ebs_csi_add_on_can_assume_its_role_through_the_service_account_it_runs_as(default):
+    from . import iam
+
+    run, _ = default
+    addon = inputs(run.one("aws:eks/addon:Addon", "primary-ebs-csi"))
+    (role,) = [r for r in run.by_type("aws:iam/role:Role") if r.outputs.get("arn") == addon["serviceAccountRoleArn"]]
+    issuer = inputs(run.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "primary-oidc"))["url"]
+    issuer = issuer.removeprefix("https://")
+    oidc_arn = run.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "primary-oidc").outputs["arn"]
+
+    def assume(sub: str) -> bool:
+        return iam.allows(inputs(role)["assumeRolePolicy"], "sts:AssumeRoleWithWebIdentity", principal=oidc_arn,
+                          context={f"{issuer}:sub": sub, f"{issuer}:aud": "sts.amazonaws.com"})
+
+    # The add-on's controller runs as kube-system/ebs-csi-controller-sa (AWS EBS CSI driver docs).
+    assert addon["addonName"] == "aws-ebs-csi-driver"
+    assert assume("system:serviceaccount:kube-system:ebs-csi-controller-sa")
+    assert not assume("system:serviceaccount:kube-system:default")
+
+
+def test_eks_internal_load_balancers_and_node_image_are_what_the_rest_of_the_platform_expects(default):
+    from policies.rules.kubernetes import INTERNAL_LB_ANNOTATIONS
+
+    _, cluster = default
+    # The mesh's gateway asks for an internal NLB with these annotations: the policy pack must see them as internal.
+    assert any(v in INTERNAL_LB_ANNOTATIONS.get(k, ()) for k, v in cluster.internal_lb_annotations.items())
+    # The NVIDIA AMI brings its own driver and container toolkit: the GPU Operator (whose chart installs both
+    # unless told not to) must leave them alone or the node ends up with two drivers.
+    values = cluster.gpu_operator_values
+    assert values.get("driver", {}).get("enabled", True) is False
+    assert values.get("toolkit", {}).get("enabled", True) is False
+
+
 def test_the_cluster_role_can_envelope_encrypt_with_its_key_and_no_other(default):
     from . import iam
 

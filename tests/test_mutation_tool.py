@@ -119,3 +119,16 @@ def test_a_table_read_by_a_helper_that_builds_another_table_at_import_selects_th
                        lines={("lib.py", 5): {"t::calls_rules"}, ("user.py", 5): {"t::reads_table"}})
     jobs = next(j for j, n in enumerate(ast.walk(lib_tree)) if isinstance(n, ast.Constant) and n.value == "jobs")
     assert select(Mutant("lib.py", 1, "'jobs' -> changed", jobs), cmap, refs) == ["t::calls_rules", "t::reads_table"]
+
+
+def test_the_modules_own_tests_come_first_even_when_others_are_cheaper():
+    from tools.mutation import CoverageMap, Mutant, References, _parents, select
+
+    tree = ast.parse("def f(x):\n    return x + 1\n")
+    refs = References.__new__(References)
+    refs.trees, refs.uses = {"lib.py": (tree, _parents(tree))}, {}
+    cmap = CoverageMap(cost={"tests/test_lib.py::pins_f": 5.0, "tests/test_other.py::imports_f": 0.1}, fixtures={},
+                       own={}, lines={("lib.py", 2): {"tests/test_lib.py::pins_f", "tests/test_other.py::imports_f"}})
+    plus = next(j for j, n in enumerate(ast.walk(tree)) if isinstance(n, ast.BinOp))
+    assert select(Mutant("lib.py", 2, "Add -> Sub", plus), cmap, refs) == ["tests/test_lib.py::pins_f",
+                                                                          "tests/test_other.py::imports_f"]

@@ -7,6 +7,9 @@ _CHILD_NAME = (
     "rename would replace the object; that is for the preview of the change (the PR workflow shows "
     "replacements) to show, not for a test that copies the name.")
 
+_EKS_EFFECTS = '_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}'
+_EKS_EFFECT_WHY = ("Only NoSchedule taints reach an EKS node group (the system pool's, the GPU taint; CPU pools are untainted and the Azure spot taint is Azure's): the other entries complete the translation for taints no config can create.")
+
 EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
     "components/tenancy.py": [
         ("policy: dict = {",
@@ -53,6 +56,14 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ('self.register_outputs({"workers":', "drop dict entry 'workers'",
          "A component's registered outputs are shown in its state and read by nothing: the stack exports its "
          "own outputs in stacks/platform.py."),
+    ],
+    "components/clusters/eks.py": [
+        *((_EKS_EFFECTS, change, _EKS_EFFECT_WHY) for change in (
+            "drop dict entry 'NoExecute'", "drop dict entry 'PreferNoSchedule'", "'NO_EXECUTE' -> changed",
+            "'PREFER_NO_SCHEDULE' -> changed")),
+        ('EBS_STORAGE_CLASS = "gp3-encrypted"', "'gp3-encrypted' -> changed",
+         "The StorageClass's name is ours alone: the class and the volumes that use it (Prometheus, Grafana, "
+         "through cluster.storage_class) take it from the same constant, and it is not the default class."),
     ],
     "policies/rules/aws.py": [
         ('ami = str(get(props, "amiType", default=""))', "'' -> changed",
