@@ -132,3 +132,12 @@ def test_the_modules_own_tests_come_first_even_when_others_are_cheaper():
     plus = next(j for j, n in enumerate(ast.walk(tree)) if isinstance(n, ast.BinOp))
     assert select(Mutant("lib.py", 2, "Add -> Sub", plus), cmap, refs) == ["tests/test_lib.py::pins_f",
                                                                           "tests/test_other.py::imports_f"]
+
+
+def test_an_equivalent_entry_matches_a_dict_entry_below_the_dicts_first_line():
+    from tools.mutation import equivalent
+
+    (m,) = [m for m in mutants("components/bursting.py") if m.change == "drop dict entry 'queueingStrategy'"]
+    assert "CRD's default" in (equivalent(m) or "")
+    (other,) = [m for m in mutants("components/bursting.py") if m.change == "drop dict entry 'preemption'"]
+    assert equivalent(other) is None

@@ -392,9 +392,12 @@ def within(tests: list[str], cmap: CoverageMap, budget: float | None) -> tuple[l
 def equivalent(m: Mutant) -> str | None:
     from tools.mutation_equivalents import EQUIVALENT
 
-    line = (REPO / m.path).read_text().splitlines()[m.line - 1]
+    source = (REPO / m.path).read_text()
+    node = next(n for j, n in enumerate(ast.walk(ast.parse(source))) if j == m.node)
+    # A fragment of any line of the mutated node: a dict's entries sit below its first line.
+    lines = source.splitlines()[m.line - 1:max(m.line, getattr(node, "end_lineno", m.line) or m.line)]
     for fragment, change, why in EQUIVALENT.get(m.path, ()):
-        if change == m.change and fragment in line:
+        if change == m.change and any(fragment in line for line in lines):
             return why
     return None
 
@@ -444,7 +447,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every result here (rewritten as results come in)")
     parser.add_argument("--resume", type=Path,
                         help="a --json report: keep its killed mutants (when the module has not changed), run the rest")
+    parser.add_argument("--rescore", action="store_true",
+                        help="with --resume: score that report against today's mutants and equivalents, run nothing")
     args = parser.parse_args(argv)
+    if args.rescore and not args.resume:
+        parser.error("--rescore needs --resume REPORT")
 
     found: list[Mutant] = []
     for module in args.modules:
@@ -468,6 +475,16 @@ def main(argv: list[str] | None = None) -> int:
     kept = {(e["path"], e["node"], e["variant"], e["change"]): e for e in
             (json.loads(args.resume.read_text()) if args.resume and args.resume.exists() else [])
             if e["status"] in ("killed", "timeout") and e.get("sha") == _sha(REPO / e["path"])}
+    if args.rescore:
+        earlier = {(e["path"], e["node"], e["variant"], e["change"]): e for e in json.loads(args.resume.read_text())
+                   if e.get("sha") == _sha(REPO / e["path"])}
+        results = []
+        for m in found:
+            e = earlier.get((m.path, m.node, m.variant, m.change))
+            why = None if e and e["status"] in ("killed", "timeout") else equivalent(m)
+            status = "equivalent" if why else e["status"] if e else "survived"
+            results.append(Result(m, status, e["seconds"] if e else 0.0, why or ("" if e else "not in the report")))
+        return report(results, args.json)
     reused = 0
     for m in found:
         before = kept.get((m.path, m.node, m.variant, m.change))
@@ -534,7 +551,8 @@ def report(results: list[Result], json_path: Path | None = None) -> int:
         for r in sorted(rs, key=lambda r: r.mutant.line):
             if r.status in ("survived", "uncovered", "lost"):
                 note = {"uncovered": " (no test runs this line)", "lost": " (the selected tests disappeared)"}
-                print(f"  survived {r.mutant.path}:{r.mutant.line}: {r.mutant.change}{note.get(r.status, '')}")
+                why = note.get(r.status, f" ({r.why})" if r.why else "")
+                print(f"  survived {r.mutant.path}:{r.mutant.line}: {r.mutant.change}{why}")
         for r in sorted(equivalents, key=lambda r: r.mutant.line):
             print(f"  equivalent {r.mutant.path}:{r.mutant.line}: {r.mutant.change}: {r.why}")
     if json_path:
