@@ -387,11 +387,15 @@ def _manager(queue_suffix: str, workers=("primary", "burst")):
     def program():
         provider = k8s.Provider("manager-k8s", kubeconfig="{}")
         release = k8s.core.v1.ConfigMap("manager-kueue", opts=pulumi.ResourceOptions(provider=provider))
-        MultiKueue("manager-multikueue", Manager(), [WorkerRef(w, pulumi.Output.secret("{}")) for w in workers],
-                   (TenantQuota("research", gpus=4, borrow_gpus=2, cpu="16", memory="64Gi"),), release,
-                   queue_suffix=queue_suffix, opts=pulumi.ResourceOptions(provider=provider))
+        holder["multikueue"] = MultiKueue(
+            "manager-multikueue", Manager(), [WorkerRef(w, pulumi.Output.secret("{}")) for w in workers],
+            (TenantQuota("research", gpus=4, borrow_gpus=2, cpu="16", memory="64Gi"),), release,
+            queue_suffix=queue_suffix, opts=pulumi.ResourceOptions(provider=provider))
 
-    return run_component(program)
+    holder = {}
+    run = run_component(program)
+    run.component = holder["multikueue"]
+    return run
 
 
 def test_a_burst_queue_is_its_own_cohort_so_local_queues_never_borrow_remote_quota():
@@ -413,6 +417,7 @@ def test_a_burst_queue_is_its_own_cohort_so_local_queues_never_borrow_remote_quo
 
 def test_a_dedicated_managers_queue_holds_every_workers_quota_and_dispatches_in_order():
     run = _manager("")
+    assert _registered_type(run, run.component) == f"ai-platform:bursting:{type(run.component).__name__}"
     (queue,) = objects(run, "ClusterQueue").values()
     assert queue["metadata"]["name"] == "research"  # the tenant's `default` LocalQueue feeds it
     # Only the tenant's own namespace may submit (Kueue: a missing selector admits no namespace).
@@ -484,6 +489,7 @@ def _worker_access(namespaces=("research", "recsys"), generation: int = 1):
 
     run = run_component(program)
     run.kubeconfig = holder["kubeconfig"]
+    run.component = holder["access"]
     return run
 
 
@@ -513,8 +519,15 @@ def test_the_worker_token_can_mirror_jobs_into_tenant_namespaces_and_nothing_mor
     assert not can(User("system:serviceaccount:kueue-system:default", ()), "create", "batch", "jobs", "research")
 
 
+def _registered_type(run, component) -> str:
+    (reg,) = [r for r in run.resources if not r.custom and r.name == component._name]
+    return reg.type
+
+
 def test_the_worker_token_is_the_service_accounts_and_rotates_with_its_generation():
     run = _worker_access(generation=3)
+    # A stable, self-describing type token: URNs (and so the state of every child) hang on it.
+    assert _registered_type(run, run.component) == f"ai-platform:bursting:{type(run.component).__name__}"
     (token,) = [inputs(r) for r in run.by_type("kubernetes:core/v1:Secret")]
     (sa,) = [inputs(r) for r in run.by_type("kubernetes:core/v1:ServiceAccount")]
     assert token["type"] == "kubernetes.io/service-account-token"

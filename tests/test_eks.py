@@ -45,6 +45,13 @@ def groups(run):
     return {r.name: r for r in run.by_type(NODE_GROUP)}
 
 
+def test_the_component_type_token_names_its_class(default):
+    # URNs (and so the state of every child) hang on it: a rename replaces the whole cluster.
+    run, cluster = default
+    (reg,) = [r for r in run.resources if not r.custom and r.name == cluster._name]
+    assert reg.type == f"ai-platform:clusters:{type(cluster).__name__}"
+
+
 def test_gpu_groups_are_tainted_and_use_the_nvidia_ami(default):
     run, _ = default
     for name in ("primary-a100", "primary-l4"):
