@@ -48,6 +48,9 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ('type="Opaque",', "'Opaque' -> changed",
          "Kueue reads only the Secret's `kubeconfig` key; the API server accepts any type outside its built-in "
          "ones and treats it like Opaque."),
+        ("depends_on=[kueue_release, secret],", "drop element kueue_release",
+         "kueue_object merges these options into `after_kueue`, whose depends_on already holds the Kueue "
+         "release (ResourceOptions.merge concatenates depends_on lists)."),
         ('self.config = kueue_object("config",', "'config' -> changed", _CHILD_NAME),
         ('"admission-check", "AdmissionCheck", ADMISSION_CHECK,', "'admission-check' -> changed", _CHILD_NAME),
         ('{"spec": {}}, after_kueue)', "drop dict entry 'spec'",
