@@ -426,6 +426,44 @@ def test_what_eks_itself_requires_of_the_vpc_roles_and_creator(default):
     # The identity running `pulumi up` must be able to install the add-ons on the new cluster.
     access = inputs(run.one("aws:eks/cluster:Cluster", "primary-eks"))["accessConfig"]
     assert access["bootstrapClusterCreatorAdminPermissions"] is True
+    # EKS refuses to create a cluster whose role lacks AmazonEKSClusterPolicy: attach it first.
+    cluster_role = run.one("aws:iam/role:Role", "primary-cluster-role")
+    (attachment,) = [r for r in run.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                     if inputs(r)["role"] == cluster_role.outputs["name"]]
+    assert inputs(attachment)["policyArn"] == "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
+    assert attachment.urn in run.one("aws:eks/cluster:Cluster", "primary-eks").dependencies
+    # Nodes are EC2 instances: their role is EC2's to assume, without session tags (only EKS needs those).
+    node_trust = inputs(run.one("aws:iam/role:Role", "primary-node-role"))["assumeRolePolicy"]
+    assert iam.allows(node_trust, "sts:AssumeRole", principal="ec2.amazonaws.com")
+    assert not iam.allows(node_trust, "sts:TagSession", principal="ec2.amazonaws.com")
+    assert not iam.allows(node_trust, "sts:AssumeRole", principal="eks.amazonaws.com")
+
+
+def test_add_ons_wait_for_system_nodes_and_the_cni(default):
+    # Helm releases wait on `nodes_ready`: without a node to run on or a CNI to give pods an IP they time out.
+    _, cluster = default
+    assert cluster.system_node_group in cluster.nodes_ready and cluster.vpc_cni_addon in cluster.nodes_ready
+
+
+def test_default_pools_use_an_x86_general_purpose_type_the_standard_ami_runs(default):
+    import re
+
+    run, _ = default
+    for name in ("primary-system", "primary-general"):
+        ng = inputs(groups(run)[name])
+        (instance_type,) = ng["instanceTypes"]
+        assert ng["amiType"] == "AL2023_x86_64_STANDARD"
+        # An EC2 type name (family.size) whose family is not Graviton (a `g` after the generation).
+        family = re.fullmatch(r"([a-z]+\d+[a-z-]*)\.(medium|large|\d*xlarge|metal)", instance_type)
+        assert family and not re.search(r"\dg", family.group(1)), instance_type
+
+
+def test_a_region_with_exactly_the_zones_asked_for_is_enough():
+    from components.clusters.eks import _zone
+
+    assert [_zone(["a", "b", "c"], i, 3) for i in range(3)] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="offers 2 availability zones, network.zones asks for 3"):
+        _zone(["a", "b"], 0, 3)
 
 
 def test_node_upgrades_replace_one_node_at_a_time(default):

@@ -64,6 +64,10 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         *((_EKS_EFFECTS, change, _EKS_EFFECT_WHY) for change in (
             "drop dict entry 'NoExecute'", "drop dict entry 'PreferNoSchedule'", "'NO_EXECUTE' -> changed",
             "'PREFER_NO_SCHEDULE' -> changed")),
+        ('return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")', "'-' -> changed",
+         "_slug only builds children's Pulumi names (access entries, policy attachments, ASG tags). " + _CHILD_NAME),
+        ("hosts_manager: bool = False,", "False -> True",
+         "EksCluster never reads hosts_manager (on EKS the cluster that shares the network opens the way itself)."),
         ('EBS_STORAGE_CLASS = "gp3-encrypted"', "'gp3-encrypted' -> changed",
          "The StorageClass's name is ours alone: the class and the volumes that use it (Prometheus, Grafana, "
          "through cluster.storage_class) take it from the same constant, and it is not the default class."),
