@@ -42,6 +42,10 @@ NAMESPACE = "ai-platform"
 SECRET_PLACEHOLDER = "[secret]"
 Cloud = Literal["aws", "gcp", "azure", "existing"]
 MANAGED = ("aws", "gcp", "azure")
+# The only retention periods CloudWatch Logs accepts (PutRetentionPolicy, retentionInDays): any
+# other number plans fine and fails at `pulumi up`.
+CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                             2557, 2922, 3288, 3653)
 # Keys that only mean something on some clouds (config key -> clouds).
 CLOUD_KEYS: dict[str, tuple[str, ...]] = {
     "region": MANAGED,
@@ -83,7 +87,8 @@ class ClusterConfig(ClusterSpec):
     access_entries: tuple[AccessEntrySpec, ...] = ()
     """aws: IAM principals with cluster access. @default none"""
     log_retention_days: int | None = Field(default=None, ge=1, le=3653)
-    """aws, azure: control-plane / audit log retention in days. @default 90"""
+    """aws, azure: control-plane / audit log retention in days (aws: a period CloudWatch offers, 1, 3, 5, 7, 14,
+    30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653). @default 90"""
     project: str | None = None
     """gcp: project id. Required on gcp."""
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] | None = None
@@ -477,6 +482,11 @@ def _cross_checks(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
             for key in REQUIRED_KEYS.get(cloud, ()):
                 if not cluster.get(key):
                     problems.append((_path((*at, key)), f"required for {cloud} clusters"))
+            retention = cluster.get("logRetentionDays")
+            if cloud == "aws" and type(retention) is int and retention not in CLOUDWATCH_RETENTION_DAYS:
+                problems.append((_path((*at, "logRetentionDays")),
+                                 f"CloudWatch keeps logs for one of {', '.join(map(str, CLOUDWATCH_RETENTION_DAYS))} "
+                                 f"days, not {retention}"))
             if cloud == "existing" and bool(cluster.get("kubeconfig")) == bool(cluster.get("kubeconfigPath")):
                 problems.append((_path((*at, "kubeconfig")), "set exactly one of kubeconfig or kubeconfigPath"))
         if cluster.get("role") == "burst" and not _bursting_enabled(raw):

@@ -186,6 +186,15 @@ def test_log_retention_reaches_the_control_plane_logs(cloud, extra):
     assert args_of({**MINIMAL, "clusters": [cluster(cloud=cloud, **extra)]}).log_retention_days == 90
 
 
+def test_aws_log_retention_must_be_a_period_cloudwatch_accepts():
+    # CloudWatch Logs takes only its listed periods (PutRetentionPolicy): 2 or 100 days would fail at deploy.
+    for days in (2, 100, 3652):
+        (problem,) = problems({**MINIMAL, "clusters": [cluster(logRetentionDays=days)]})
+        assert problem[0] == "ai-platform:clusters[0].logRetentionDays" and f"not {days}" in problem[1], days
+    for days in (1, 3, 731, 3653):
+        assert args_of({**MINIMAL, "clusters": [cluster(logRetentionDays=days)]}).log_retention_days == days
+
+
 def test_the_gpu_operator_toggle_decides_who_installs_drivers():
     on = args_of(MINIMAL)
     off = args_of({**MINIMAL, "addons": {"gpuOperator": {"enabled": False}}})
