@@ -105,6 +105,8 @@ def test_asg_carries_scale_from_zero_tags_with_gpu_count(default):
     assert a100[f"{template}/taint/nvidia.com/gpu"][0] == "true:NoSchedule"
     assert a100[f"{template}/label/ai-platform.io/gpu-model"][0] == "a100"
     assert a100[f"{template}/label/eks.amazonaws.com/capacityType"][0] == "ON_DEMAND"
+    # EKS labels spot nodes eks.amazonaws.com/capacityType=SPOT: pods that select spot scale the spot pool from zero.
+    assert tags["primary-l4"][f"{template}/label/eks.amazonaws.com/capacityType"][0] == "SPOT"
     assert a100["k8s.io/cluster-autoscaler/enabled"][0] == "true"
     assert a100["k8s.io/cluster-autoscaler/acme-test"][0] == "owned"
     # On the node group's own Auto Scaling group, not on the node group.
@@ -197,6 +199,34 @@ def test_kubeconfig_is_secret_and_uses_aws_eks_get_token(default):
     exec_ = config["users"][0]["user"]["exec"]
     assert exec_["command"] == "aws" and exec_["args"][:4] == ["eks", "get-token", "--cluster-name", "acme-test"]
     assert "token" not in json.dumps(config["users"][0]["user"]).replace("get-token", "")
+
+
+def test_the_autoscaler_can_discover_and_template_its_own_node_groups_only(default):
+    from . import iam
+
+    run, _ = default
+    policy = inputs(run.one("aws:iam/rolePolicy:RolePolicy", "primary-autoscaler-policy"))["policy"]
+    for action in ("autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeTags", "ec2:DescribeInstanceTypes"):
+        assert iam.allows(policy, action, resource="*"), action
+    # Scale-from-zero templates come from DescribeNodegroup, on this cluster's node groups only.
+    own = "arn:aws:eks:eu-west-1:123456789012:nodegroup/acme-test/primary-l4/0f3c"
+    assert iam.allows(policy, "eks:DescribeNodegroup", resource=own)
+    assert not iam.allows(policy, "eks:DescribeNodegroup",
+                          resource="arn:aws:eks:eu-west-1:123456789012:nodegroup/other/ng/1a2b")
+    owned = {"aws:ResourceTag/k8s.io/cluster-autoscaler/acme-test": "owned"}
+    asg = "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:uuid:autoScalingGroupName/eks-l4"
+    assert iam.allows(policy, "autoscaling:SetDesiredCapacity", resource=asg, context=owned)
+    assert not iam.allows(policy, "autoscaling:SetDesiredCapacity", resource=asg, context={})
+
+
+def test_control_plane_log_retention_bounds():
+    from pydantic import ValidationError
+
+    for days in (1, 3653):
+        assert EksClusterArgs(cluster_name="acme-test", region="eu-west-1", log_retention_days=days).log_retention_days == days
+    for days in (0, 3654):
+        with pytest.raises(ValidationError):
+            EksClusterArgs(cluster_name="acme-test", region="eu-west-1", log_retention_days=days)
 
 
 def test_autoscaler_irsa_role_is_least_privilege(default):

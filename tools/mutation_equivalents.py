@@ -68,6 +68,14 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
          "_slug only builds children's Pulumi names (access entries, policy attachments, ASG tags). " + _CHILD_NAME),
         ("hosts_manager: bool = False,", "False -> True",
          "EksCluster never reads hosts_manager (on EKS the cluster that shares the network opens the way itself)."),
+        ('nat = args.network.nat_gateways or "single"', "'single' -> changed",
+         "The NAT layout is only ever compared with \"per-zone\": any other default is the single NAT."),
+        *(('"oidcProviderArn": self.oidc_provider.arn,', f"drop dict entry {key!r}",
+           "A component's registered outputs are shown in its state and read by nothing: the platform reads the "
+           "cluster's attributes and the stack exports its own outputs (stacks/platform.py).")
+          for key in ("cloud", "kubernetesVersion", "clusterName", "endpoint", "oidcProviderArn", "kubeconfig")),
+        ('role = self._irsa_role("ebs-csi", "kube-system", EBS_CSI_SERVICE_ACCOUNT)', "'ebs-csi' -> changed",
+         "The role word only names the IAM role's Pulumi resource (`<name>-ebs-csi-role`). " + _CHILD_NAME),
         ('EBS_STORAGE_CLASS = "gp3-encrypted"', "'gp3-encrypted' -> changed",
          "The StorageClass's name is ours alone: the class and the volumes that use it (Prometheus, Grafana, "
          "through cluster.storage_class) take it from the same constant, and it is not the default class."),
