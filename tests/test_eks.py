@@ -197,7 +197,11 @@ def test_kubeconfig_is_secret_and_uses_aws_eks_get_token(default):
     assert is_secret(provider.inputs["kubeconfig"])
     config = json.loads(inputs(provider)["kubeconfig"])
     exec_ = config["users"][0]["user"]["exec"]
-    assert exec_["command"] == "aws" and exec_["args"][:4] == ["eks", "get-token", "--cluster-name", "acme-test"]
+    assert exec_["command"] == "aws" and exec_["args"][:2] == ["eks", "get-token"]
+    # The token is for this cluster in its own region (not the CLI's default one), printed as the
+    # ExecCredential JSON the client reads.
+    options = dict(zip(exec_["args"][2::2], exec_["args"][3::2], strict=True))
+    assert options == {"--cluster-name": "acme-test", "--region": "eu-west-1", "--output": "json"}
     assert "token" not in json.dumps(config["users"][0]["user"]).replace("get-token", "")
 
 
