@@ -345,6 +345,24 @@ def test_the_ebs_csi_add_on_can_assume_its_role_through_the_service_account_it_r
     assert not assume("system:serviceaccount:kube-system:default")
 
 
+def test_nodes_join_run_the_cni_and_pull_images_with_the_policies_eks_documents(default):
+    # https://docs.aws.amazon.com/eks/latest/userguide/create-node-role.html
+    run, _ = default
+    node_role = run.one("aws:iam/role:Role", "primary-node-role")
+    attached = {inputs(a)["policyArn"] for a in run.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                if inputs(a)["role"] == node_role.outputs["name"]}
+    assert attached == {f"arn:aws:iam::aws:policy/{p}" for p in
+                        ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")}
+
+
+def test_each_pool_runs_on_its_own_machine_type(default):
+    # An empty instanceTypes would give EKS's default (t3.medium): no GPU at all.
+    run, _ = default
+    assert inputs(groups(run)["primary-a100"])["instanceTypes"] == ["p4d.24xlarge"]
+    assert inputs(groups(run)["primary-l4"])["instanceTypes"] == ["g6.xlarge"]
+    assert inputs(groups(run)["primary-general"])["scalingConfig"]["maxSize"] == 4  # README: 0 to 4 nodes
+
+
 def test_eks_internal_load_balancers_and_node_image_are_what_the_rest_of_the_platform_expects(default):
     from policies.rules.kubernetes import INTERNAL_LB_ANNOTATIONS
 
@@ -389,6 +407,12 @@ def _routes(run):
         nat = nats[route["natGatewayId"]]
         nat_subnet = subnets[inputs(nat)["subnetId"]]
         assert "public" in nat_subnet.name
+        # The NAT reaches the internet only if its own subnet routes 0.0.0.0/0 to the internet gateway.
+        (public_assoc,) = [a for a in run.by_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+                           if inputs(a)["subnetId"] == nat_subnet.id]
+        public_routes = inputs(tables[inputs(public_assoc)["routeTableId"]])["routes"]
+        igw = run.one("aws:ec2/internetGateway:InternetGateway", "primary-igw").id
+        assert {"cidrBlock": "0.0.0.0/0", "gatewayId": igw} in public_routes
         out[subnet.name] = (inputs(subnet)["availabilityZone"], inputs(nat_subnet)["availabilityZone"])
     return out
 
