@@ -233,6 +233,29 @@ def test_control_plane_log_retention_bounds():
             EksClusterArgs(cluster_name="acme-test", region="eu-west-1", log_retention_days=days)
 
 
+def test_the_autoscaler_runs_in_the_clusters_region_as_the_service_account_its_role_trusts(default):
+    run, cluster = default
+    values = cluster.autoscaler.values
+    assert values["awsRegion"] == "eu-west-1"  # the chart's default is empty: the SDK would guess
+    assert values["autoDiscovery"]["clusterName"] == "acme-test"
+    sa = values["rbac"]["serviceAccount"]
+    assert sa["create"] is True
+    # IRSA: the pod gets the role through this annotation, and the role trusts exactly this account.
+    assert sa["annotations"]["eks.amazonaws.com/role-arn"] is cluster.autoscaler_role.arn
+    trust = inputs(run.one("aws:iam/role:Role", "primary-autoscaler-role"))["assumeRolePolicy"]
+    assert f"system:serviceaccount:kube-system:{sa['name']}" in trust
+
+
+def test_add_ons_take_over_what_a_new_cluster_starts_with_and_keep_our_settings(default):
+    # A new cluster runs a self-managed VPC CNI: creating the add-on over it needs OVERWRITE (with NONE it may fail on
+    # the conflict), and OVERWRITE on update keeps enableNetworkPolicy against drift. EKS add-on docs.
+    run, _ = default
+    for addon in run.by_type("aws:eks/addon:Addon"):
+        a = inputs(addon)
+        assert (a["resolveConflictsOnCreate"], a["resolveConflictsOnUpdate"]) == ("OVERWRITE", "OVERWRITE"), a
+    assert {inputs(a)["addonName"] for a in run.by_type("aws:eks/addon:Addon")} >= {"vpc-cni", "aws-ebs-csi-driver"}
+
+
 def test_autoscaler_irsa_role_is_least_privilege(default):
     run, _ = default
     role = inputs(run.one("aws:iam/role:Role", "primary-autoscaler-role"))

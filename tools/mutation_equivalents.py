@@ -77,6 +77,8 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ("update_default_version=True,", "True -> False",
          "Node groups pin the template's latest_version explicitly, so which version is the default never "
          "matters."),
+        ('"cloudProvider": "aws",', "drop dict entry 'cloudProvider'",
+         "aws is the cluster-autoscaler chart's default cloudProvider (cluster-autoscaler 9.59.0 values.yaml)."),
         ("hosts_manager: bool = False,", "False -> True",
          "EksCluster never reads hosts_manager (on EKS the cluster that shares the network opens the way itself)."),
         ('nat = args.network.nat_gateways or "single"', "'single' -> changed",
