@@ -26,6 +26,24 @@ _FAKE_CA = base64.b64encode(
 ).decode()
 
 
+# What EC2 DescribeAvailabilityZones accepts (EC2 API reference): anything else fails at `pulumi up`.
+_ZONE_STATES = ("available", "information", "impaired", "unavailable")
+_ZONE_FILTERS = {"group-long-name", "group-name", "message", "opt-in-status", "parent-zone-id", "parent-zone-name",
+                 "region-name", "state", "zone-id", "zone-type", "zone-name"}
+_OPT_IN_STATUSES = {"opted-in", "not-opted-in", "opt-in-not-required"}
+
+
+def _check_zone_query(query: dict) -> None:
+    if query.get("state") not in (None, *_ZONE_STATES):
+        raise ValueError(f"getAvailabilityZones: state {query['state']!r} is not one of {', '.join(_ZONE_STATES)}")
+    for f in query.get("filters") or []:
+        if f.get("name") not in _ZONE_FILTERS:
+            raise ValueError(f"getAvailabilityZones: no filter named {f.get('name')!r}")
+        if f["name"] == "opt-in-status" and not set(f.get("values") or []) <= _OPT_IN_STATUSES:
+            raise ValueError(f"getAvailabilityZones: opt-in-status values {f.get('values')} are not "
+                             f"among {sorted(_OPT_IN_STATUSES)}")
+
+
 class PlatformMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes the way the providers would."""
 
@@ -212,6 +230,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         tok = args.token
         region = self._region(args.provider, args.args)
         if tok == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            _check_zone_query(args.args)
             names = [f"{region}{s}" for s in "abcd"]
             return {"id": region, "names": names, "zoneIds": [f"usw2-az{i + 1}" for i in range(4)],
                     "groupNames": [region] * 4}

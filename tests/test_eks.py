@@ -210,7 +210,12 @@ def test_the_autoscaler_can_discover_and_template_its_own_node_groups_only(defau
 
     run, _ = default
     policy = inputs(run.one("aws:iam/rolePolicy:RolePolicy", "primary-autoscaler-policy"))["policy"]
-    for action in ("autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeTags", "ec2:DescribeInstanceTypes"):
+    # The reads the autoscaler's AWS provider documents for auto-discovery (cluster-autoscaler
+    # cloudprovider/aws README), plus DescribeTags, which finds the groups by their tags.
+    for action in ("autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+                   "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+                   "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+                   "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements"):
         assert iam.allows(policy, action, resource="*"), action
     # Scale-from-zero templates come from DescribeNodegroup, on this cluster's node groups only.
     own = "arn:aws:eks:eu-west-1:123456789012:nodegroup/acme-test/primary-l4/0f3c"
@@ -561,3 +566,29 @@ def test_volumes_are_encrypted_gp3_created_in_the_pods_zone_and_can_grow(default
     # An EBS volume lives in one zone: create it where the pod was scheduled.
     assert sc["volumeBindingMode"] == "WaitForFirstConsumer"
     assert sc["allowVolumeExpansion"] is True and sc["reclaimPolicy"] == "Delete"
+
+
+def test_private_subnets_leave_room_for_a_vpc_ip_per_pod(default):
+    import ipaddress
+
+    # The VPC CNI gives every pod a VPC address: each zone's node subnet holds thousands, the NAT subnets few.
+    run, _ = default
+    vpc = ipaddress.ip_network(inputs(run.one("aws:ec2/vpc:Vpc", "primary-vpc"))["cidrBlock"])
+    subnets = {s.name: ipaddress.ip_network(inputs(s)["cidrBlock"]) for s in run.by_type("aws:ec2/subnet:Subnet")}
+    assert all(net.subnet_of(vpc) for net in subnets.values())
+    assert all(net.num_addresses >= 8192 for name, net in subnets.items() if "private" in name)
+    nets = list(subnets.values())
+    assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
+
+
+def test_the_zone_lookup_is_one_ec2_accepts():
+    import pulumi_aws as aws
+
+    from stacks.engine import run_program
+
+    def lookup(**query):
+        return run_program(lambda: aws.get_availability_zones_output(**query).names.apply(lambda n: n), stack="test").error
+
+    assert lookup(state="available") is None
+    assert lookup(state="availble") is not None
+    assert lookup(filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opted"])]) is not None

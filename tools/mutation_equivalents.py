@@ -77,6 +77,7 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ("update_default_version=True,", "True -> False",
          "Node groups pin the template's latest_version explicitly, so which version is the default never "
          "matters."),
+        ('"Sid": "Discover",', "'Discover' -> changed", "A statement id is a label: IAM evaluates the same."),
         ('"cloudProvider": "aws",', "drop dict entry 'cloudProvider'",
          "aws is the cluster-autoscaler chart's default cloudProvider (cluster-autoscaler 9.59.0 values.yaml)."),
         ("hosts_manager: bool = False,", "False -> True",
