@@ -465,16 +465,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(found)} mutants")
         return 0
 
-    test_files = args.tests or sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").glob("test_*.py")
-                                      if p.name != "test_mutation_tool.py")
-    cmap = coverage_map(test_files, args.modules, args.jobs)
-    refs = References()
-    results: list[Result] = []
-    plan: list[tuple[Mutant, list[str]]] = []
-    # New tests only add kills, so a kill stands as long as the mutated module is unchanged.
-    kept = {(e["path"], e["node"], e["variant"], e["change"]): e for e in
-            (json.loads(args.resume.read_text()) if args.resume and args.resume.exists() else [])
-            if e["status"] in ("killed", "timeout") and e.get("sha") == _sha(REPO / e["path"])}
     if args.rescore:
         earlier = {(e["path"], e["node"], e["variant"], e["change"]): e for e in json.loads(args.resume.read_text())
                    if e.get("sha") == _sha(REPO / e["path"])}
@@ -485,6 +475,16 @@ def main(argv: list[str] | None = None) -> int:
             status = "equivalent" if why else e["status"] if e else "survived"
             results.append(Result(m, status, e["seconds"] if e else 0.0, why or ("" if e else "not in the report")))
         return report(results, args.json)
+    test_files = args.tests or sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").glob("test_*.py")
+                                      if p.name != "test_mutation_tool.py")
+    cmap = coverage_map(test_files, args.modules, args.jobs)
+    refs = References()
+    results: list[Result] = []
+    plan: list[tuple[Mutant, list[str]]] = []
+    # New tests only add kills, so a kill stands as long as the mutated module is unchanged.
+    kept = {(e["path"], e["node"], e["variant"], e["change"]): e for e in
+            (json.loads(args.resume.read_text()) if args.resume and args.resume.exists() else [])
+            if e["status"] in ("killed", "timeout") and e.get("sha") == _sha(REPO / e["path"])}
     reused = 0
     for m in found:
         before = kept.get((m.path, m.node, m.variant, m.change))
