@@ -241,6 +241,7 @@ def test_control_plane_log_retention_bounds():
 def test_the_autoscaler_runs_in_the_clusters_region_as_the_service_account_its_role_trusts(default):
     run, cluster = default
     values = cluster.autoscaler.values
+    assert values.get("cloudProvider", "aws") == "aws"  # the chart's default, spelled out or not
     assert values["awsRegion"] == "eu-west-1"  # the chart's default is empty: the SDK would guess
     assert values["autoDiscovery"]["clusterName"] == "acme-test"
     sa = values["rbac"]["serviceAccount"]
@@ -327,6 +328,8 @@ def test_access_entries_map_iam_roles_to_tenant_groups():
     (assoc,) = run.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
     assert inputs(assoc)["policyArn"].endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
     assert inputs(assoc)["principalArn"] == "arn:aws:iam::123456789012:role/ops"
+    # STANDARD is the type for people and CI; the EC2/Fargate types would put the principal in system:nodes.
+    assert {e["type"] for e in entries.values()} == {"STANDARD"}
 
 
 def test_only_the_autoscaler_service_account_with_the_sts_audience_assumes_its_role(default):

@@ -74,6 +74,11 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
          "_node_group only asks whether capacity is \"spot\": any other value is on-demand."),
         ('tags={"Name": f"{args.cluster_name}"},', "drop dict entry 'Name'",
          "The Name tag only labels the VPC in the AWS console; nothing looks it up."),
+        ('tags={"Name": f"{args.cluster_name}-public-{i}", "kubernetes.io/role/elb": "1"},', "drop dict entry 'Name'",
+         "The Name tag only labels the subnet in the AWS console; load balancers find subnets by their role tag."),
+        ('tags={"Name": f"{args.cluster_name}-private-{i}", "kubernetes.io/role/internal-elb": "1"},',
+         "drop dict entry 'Name'",
+         "The Name tag only labels the subnet in the AWS console; load balancers find subnets by their role tag."),
         ("update_default_version=True,", "True -> False",
          "Node groups pin the template's latest_version explicitly, so which version is the default never "
          "matters."),
