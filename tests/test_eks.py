@@ -595,3 +595,22 @@ def test_the_zone_lookup_is_one_ec2_accepts():
     assert lookup(state="available") is None
     assert lookup(state="availble") is not None
     assert lookup(filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opted"])]) is not None
+
+
+def test_every_aws_resource_is_tagged_with_its_cluster_and_the_users_tags():
+    # Cost allocation and ownership: the provider's default tags reach every AWS resource it creates.
+    run, _ = build(gpu_pools=(), tags={"team": "ml-platform", "cost-center": "42"})
+    (provider,) = [r for r in run.resources if r.type == "pulumi:providers:aws"]
+    tags = inputs(provider)["defaultTags"]
+    tags = (json.loads(tags) if isinstance(tags, str) else tags)["tags"]
+    assert tags == {"ai-platform:cluster": "acme-test", "managed-by": "pulumi", "team": "ml-platform",
+                    "cost-center": "42"}
+    aws_resources = [r for r in run.resources if r.type.startswith("aws:")]
+    assert aws_resources and all(r.provider_urn == provider.urn for r in aws_resources)
+
+
+def test_nat_addresses_are_vpc_elastic_ips(default):
+    # EC2-Classic is gone: an Elastic IP for a NAT gateway must be allocated in the VPC domain.
+    run, _ = default
+    eips = run.by_type("aws:ec2/eip:Eip")
+    assert eips and all(inputs(e)["domain"] == "vpc" for e in eips)
