@@ -472,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
         for m in found:
             e = earlier.get((m.path, m.node, m.variant, m.change))
             why = None if e and e["status"] in ("killed", "timeout") else equivalent(m)
-            status = "equivalent" if why else e["status"] if e else "survived"
+            # An entry since removed from the equivalents list counts as the survivor it is.
+            status = "equivalent" if why else e["status"] if e and e["status"] != "equivalent" else "survived"
             results.append(Result(m, status, e["seconds"] if e else 0.0, why or ("" if e else "not in the report")))
         return report(results, args.json)
     test_files = args.tests or sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").glob("test_*.py")
