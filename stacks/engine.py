@@ -133,9 +133,14 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks, run: Run):
         super().__init__(mocks)
         self.run = run
+        self.urns: set[str] = set()
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
+        # The engine refuses a second resource with the same URN (same type, name and parent type chain).
+        if response.urn in self.urns:
+            raise ValueError(f"Duplicate resource URN '{response.urn}'; try giving it a unique name")
+        self.urns.add(response.urn)
         self.run.registrations.append(
             Registration(
                 urn=response.urn,

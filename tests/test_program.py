@@ -84,3 +84,15 @@ def test_the_graph_is_frozen_for_the_run_and_released_after_it(monkeypatch):
     assert run.error is None, run.error
     assert frozen and frozen[0] > 10_000
     assert gc.get_freeze_count() == 0
+
+
+def test_two_resources_with_the_same_urn_fail_the_plan_as_they_fail_pulumi_up():
+    import pulumi_kubernetes as k8s
+
+    def program():
+        k8s.core.v1.Namespace("research")
+        k8s.core.v1.Namespace("research")
+
+    error = run_program(program, stack="test").error
+    assert error is not None and "Duplicate resource URN" in str(error)
+    assert run_program(lambda: k8s.core.v1.Namespace("research"), stack="test").error is None

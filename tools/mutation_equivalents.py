@@ -68,6 +68,11 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
          "_slug only builds children's Pulumi names (access entries, policy attachments, ASG tags). " + _CHILD_NAME),
         ('return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")', "'[^a-z0-9]+' -> changed",
          "_slug only builds children's Pulumi names. " + _CHILD_NAME),
+        ('slug = _slug(entry.principal_arn.split(":", 5)[-1])', "5 -> 6",
+         "An IAM ARN has five colons: splitting at most five or six times gives the same last part."),
+        ('slug = _slug(entry.principal_arn.split(":", 5)[-1])', "':' -> changed",
+         "The slug of the whole ARN instead of its resource part: still one distinct name per principal. "
+         + _CHILD_NAME),
         ('nodegroups = cluster_arn.replace(":cluster/", ":nodegroup/", 1) + "/*"', "1 -> 2",
          "An EKS cluster ARN holds `:cluster/` once: replacing the first occurrence or the first two is the same."),
         ('capacity="on-demand",', "'on-demand' -> changed",
