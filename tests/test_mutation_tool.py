@@ -71,13 +71,22 @@ def test_import_time_statements_name_what_they_define():
     assert _defined(by_line[7], parents) is None  # a function body runs when called: coverage sees it
 
 
+def _references(sources: dict[str, str]):
+    """A References over in-memory modules (path -> source); tests fill `uses` themselves."""
+    from tools.mutation import References, _parents
+
+    refs = References.__new__(References)
+    refs.trees = {path: (tree, _parents(tree)) for path, tree in ((p, ast.parse(src)) for p, src in sources.items())}
+    refs.uses = {}
+    return refs
+
+
 def test_a_helper_that_only_an_import_time_table_calls_selects_the_tables_users():
-    from tools.mutation import CoverageMap, Mutant, References, _parents, select
+    from tools.mutation import CoverageMap, Mutant, select
 
     lib = "def rule(group):\n    return {'apiGroups': [group]}\n\n\nRULES = [rule('batch')]\n"
     user = "from lib import RULES\n\n\ndef allowed():\n    return RULES\n"
-    refs = References.__new__(References)
-    refs.trees = {p: (t, _parents(t)) for p, t in (("lib.py", ast.parse(lib)), ("user.py", ast.parse(user)))}
+    refs = _references({"lib.py": lib, "user.py": user})
     refs.uses = {"rule": [("lib.py", refs.trees["lib.py"][0].body[1])],
                  "RULES": [("user.py", refs.trees["user.py"][0].body[1].body[0])]}
     # Coverage saw the helper's body only at import (no test), and `allowed` run by one test.
@@ -89,12 +98,11 @@ def test_a_helper_that_only_an_import_time_table_calls_selects_the_tables_users(
 
 
 def test_a_helper_run_by_a_test_also_selects_the_users_of_the_table_it_built_at_import():
-    from tools.mutation import CoverageMap, Mutant, References, _parents, select
+    from tools.mutation import CoverageMap, Mutant, select
 
     lib = "def rules(kinds):\n    return [k for k in kinds]\n\n\nRULES = rules(['batch'])\n"
     user = "from lib import RULES\n\n\ndef read():\n    return RULES\n"
-    refs = References.__new__(References)
-    refs.trees = {p: (t, _parents(t)) for p, t in (("lib.py", ast.parse(lib)), ("user.py", ast.parse(user)))}
+    refs = _references({"lib.py": lib, "user.py": user})
     refs.uses = {"rules": [("lib.py", refs.trees["lib.py"][0].body[1])],
                  "RULES": [("user.py", refs.trees["user.py"][0].body[1].body[0])]}
     # One test calls the helper itself; another only reads the table the helper built at import.
@@ -105,13 +113,12 @@ def test_a_helper_run_by_a_test_also_selects_the_users_of_the_table_it_built_at_
 
 
 def test_a_table_read_by_a_helper_that_builds_another_table_at_import_selects_that_tables_readers():
-    from tools.mutation import CoverageMap, Mutant, References, _parents, select
+    from tools.mutation import CoverageMap, Mutant, select
 
     lib = ("KINDS = {'batch': 'jobs'}\n\n\ndef rules(names):\n    return [KINDS[n] for n in names]\n\n\n"
            "RULES = rules(['batch'])\n")
     user = "from lib import RULES\n\n\ndef read():\n    return RULES\n"
-    refs = References.__new__(References)
-    refs.trees = {p: (t, _parents(t)) for p, t in (("lib.py", ast.parse(lib)), ("user.py", ast.parse(user)))}
+    refs = _references({"lib.py": lib, "user.py": user})
     lib_tree, user_tree = refs.trees["lib.py"][0], refs.trees["user.py"][0]
     refs.uses = {"KINDS": [("lib.py", lib_tree.body[1].body[0])], "rules": [("lib.py", lib_tree.body[2])],
                  "RULES": [("user.py", user_tree.body[1].body[0])]}
@@ -122,11 +129,10 @@ def test_a_table_read_by_a_helper_that_builds_another_table_at_import_selects_th
 
 
 def test_the_modules_own_tests_come_first_even_when_others_are_cheaper():
-    from tools.mutation import CoverageMap, Mutant, References, _parents, select
+    from tools.mutation import CoverageMap, Mutant, select
 
-    tree = ast.parse("def f(x):\n    return x + 1\n")
-    refs = References.__new__(References)
-    refs.trees, refs.uses = {"lib.py": (tree, _parents(tree))}, {}
+    refs = _references({"lib.py": "def f(x):\n    return x + 1\n"})
+    tree = refs.trees["lib.py"][0]
     cmap = CoverageMap(cost={"tests/test_lib.py::pins_f": 5.0, "tests/test_other.py::imports_f": 0.1}, fixtures={},
                        own={}, lines={("lib.py", 2): {"tests/test_lib.py::pins_f", "tests/test_other.py::imports_f"}})
     plus = next(j for j, n in enumerate(ast.walk(tree)) if isinstance(n, ast.BinOp))
